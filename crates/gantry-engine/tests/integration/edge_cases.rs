@@ -1,1 +1,1 @@
-fn _x(){}
+//! Edge cases (to be written).

@@ -1,1 +1,1 @@
-fn _x(){}
+//! Property tests (to be written).

@@ -1,0 +1,1 @@
+//! Single-flag evaluation allocates nothing (filled in by the benchmark work).
