@@ -1,0 +1,79 @@
+//! Events of the native server-sent event stream (`/api/v1/stream`).
+
+use gantry_engine::model::{Flag, Segment};
+use serde::{Deserialize, Serialize};
+
+/// The full configuration of one environment, as streams and SDKs see it:
+/// each flag carries only that environment's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamSnapshot {
+    /// Configuration revision (the event id).
+    pub revision: i64,
+    /// Environment.
+    pub environment: String,
+    /// Flags.
+    pub flags: Vec<Flag>,
+    /// Segments.
+    pub segments: Vec<Segment>,
+}
+
+/// One stream event. The SSE `event:` field is the variant name in
+/// kebab-case; `id:` is the revision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum StreamEvent {
+    /// Everything (first event, or after a resume gap).
+    Snapshot(StreamSnapshot),
+    /// A flag was created or changed.
+    FlagUpdated {
+        /// Revision.
+        revision: i64,
+        /// The flag (this environment's configuration only).
+        flag: Flag,
+    },
+    /// A flag was deleted.
+    FlagDeleted {
+        /// Revision.
+        revision: i64,
+        /// Its key.
+        key: String,
+    },
+    /// A segment was created or changed.
+    SegmentUpdated {
+        /// Revision.
+        revision: i64,
+        /// The segment.
+        segment: Segment,
+    },
+    /// A segment was deleted.
+    SegmentDeleted {
+        /// Revision.
+        revision: i64,
+        /// Its id.
+        id: u32,
+    },
+}
+
+impl StreamEvent {
+    /// The SSE event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StreamEvent::Snapshot(_) => "snapshot",
+            StreamEvent::FlagUpdated { .. } => "flag-updated",
+            StreamEvent::FlagDeleted { .. } => "flag-deleted",
+            StreamEvent::SegmentUpdated { .. } => "segment-updated",
+            StreamEvent::SegmentDeleted { .. } => "segment-deleted",
+        }
+    }
+
+    /// The revision this event brings the subscriber to.
+    pub fn revision(&self) -> i64 {
+        match self {
+            StreamEvent::Snapshot(s) => s.revision,
+            StreamEvent::FlagUpdated { revision, .. }
+            | StreamEvent::FlagDeleted { revision, .. }
+            | StreamEvent::SegmentUpdated { revision, .. }
+            | StreamEvent::SegmentDeleted { revision, .. } => *revision,
+        }
+    }
+}

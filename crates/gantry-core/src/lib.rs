@@ -1,0 +1,22 @@
+//! Gantry's control-plane domain: validated names and keys, the [`Store`]
+//! trait every backend implements, the hash-chained audit log, API token
+//! secrets and the injectable [`Clock`].
+//!
+//! Design decision: writes are expressed as a [`Commit`] — a list of
+//! [`Mutation`]s with optimistic-concurrency expectations plus their audit
+//! entries — that a backend applies atomically. The trait stays small, and
+//! every backend gets the same guarantees (412 on a stale version, audit in
+//! the same transaction) from one contract.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod clock;
+pub mod store;
+pub mod token;
+pub mod validate;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use store::{
+    AuditDraft, AuditEntry, Commit, Committed, Expect, Mutation, Snapshot, Store, StoreError, StoredEnvironment, StoredFlag, StoredSegment,
+    StoredToken, UsageRow,
+};

@@ -1,0 +1,437 @@
+//! The SQLite [`Store`]: one database file in WAL mode with
+//! `synchronous=FULL`, so a write acknowledged to a client survives `kill -9`
+//! and power loss. Migrations are embedded and run on open.
+//!
+//! Design decision: definitions are JSON documents of the native model with
+//! key/version columns beside them. The engine model evolves without schema
+//! migrations, and the SQL stays portable to PostgreSQL.
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use gantry_api_types::{Environment, TokenKind};
+use gantry_core::audit;
+use gantry_core::clock::rfc3339;
+use gantry_core::{
+    AuditEntry, Commit, Committed, Expect, Mutation, Snapshot, Store, StoreError, StoredEnvironment, StoredFlag, StoredSegment, StoredToken,
+    UsageRow,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A SQLite-backed store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+fn parse_time(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc)).unwrap_or_default()
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `gantry.db` in `dir` and migrates it.
+    pub async fn open_dir(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(backend)?;
+        Self::open(&dir.join("gantry.db")).await
+    }
+
+    /// Opens (creating if needed) the database file and migrates it.
+    pub async fn open(file: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(file)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(backend)?;
+        MIGRATOR.run(&pool).await.map_err(backend)?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// An in-memory database (tests).
+    pub async fn in_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:").map_err(backend)?;
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.map_err(backend)?;
+        MIGRATOR.run(&pool).await.map_err(backend)?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// Closes the pool (checkpointing the WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn current_version(conn: &mut SqliteConnection, sql: &str, key: &str) -> Result<Option<i64>, StoreError> {
+    sqlx::query_scalar::<_, i64>(sql).bind(key).fetch_optional(conn).await.map_err(backend)
+}
+
+fn check(kind: &'static str, key: &str, current: Option<i64>, expect: Expect) -> Result<(), StoreError> {
+    match (expect, current) {
+        (Expect::Absent, Some(_)) => Err(StoreError::AlreadyExists { kind, key: key.to_owned() }),
+        (Expect::Version(_) | Expect::Exists, None) => Err(StoreError::NotFound { kind, key: key.to_owned() }),
+        (Expect::Version(v), Some(c)) if v != c => Err(StoreError::VersionMismatch { kind, key: key.to_owned(), current: c }),
+        _ => Ok(()),
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(backend)
+}
+
+async fn apply(conn: &mut SqliteConnection, m: &Mutation, at: &str) -> Result<i64, StoreError> {
+    Ok(match m {
+        Mutation::PutFlag { flag, expect } => {
+            let cur = current_version(conn, "SELECT version FROM flags WHERE key = ?", &flag.key).await?;
+            check("flag", &flag.key, cur, *expect)?;
+            let doc = to_json(flag)?;
+            let version = cur.unwrap_or(0) + 1;
+            sqlx::query(
+                "INSERT INTO flags (key, doc, version, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+                 ON CONFLICT (key) DO UPDATE SET doc = excluded.doc, version = excluded.version, updated_at = excluded.updated_at",
+            )
+            .bind(&flag.key)
+            .bind(doc)
+            .bind(version)
+            .bind(at)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            version
+        }
+        Mutation::DeleteFlag { key, expect } => {
+            let cur = current_version(conn, "SELECT version FROM flags WHERE key = ?", key).await?;
+            check("flag", key, cur, *expect)?;
+            sqlx::query("DELETE FROM flags WHERE key = ?").bind(key).execute(&mut *conn).await.map_err(backend)?;
+            0
+        }
+        Mutation::PutSegment { segment, expect } => {
+            let key = segment.id.to_string();
+            let cur = sqlx::query_scalar::<_, i64>("SELECT version FROM segments WHERE id = ?")
+                .bind(i64::from(segment.id))
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend)?;
+            check("segment", &key, cur, *expect)?;
+            let version = cur.unwrap_or(0) + 1;
+            sqlx::query("INSERT INTO segments (id, doc, version) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, version = excluded.version")
+                .bind(i64::from(segment.id))
+                .bind(to_json(segment)?)
+                .bind(version)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
+            version
+        }
+        Mutation::DeleteSegment { id, expect } => {
+            let cur = sqlx::query_scalar::<_, i64>("SELECT version FROM segments WHERE id = ?")
+                .bind(i64::from(*id))
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend)?;
+            check("segment", &id.to_string(), cur, *expect)?;
+            sqlx::query("DELETE FROM segments WHERE id = ?").bind(i64::from(*id)).execute(&mut *conn).await.map_err(backend)?;
+            0
+        }
+        Mutation::PutEnvironment { environment, expect } => {
+            let cur = current_version(conn, "SELECT version FROM environments WHERE name = ?", &environment.name).await?;
+            check("environment", &environment.name, cur, *expect)?;
+            let version = cur.unwrap_or(0) + 1;
+            sqlx::query(
+                "INSERT INTO environments (name, doc, version) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO UPDATE SET doc = excluded.doc, version = excluded.version",
+            )
+            .bind(&environment.name)
+            .bind(to_json(environment)?)
+            .bind(version)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            version
+        }
+        Mutation::DeleteEnvironment { name, expect } => {
+            let cur = current_version(conn, "SELECT version FROM environments WHERE name = ?", name).await?;
+            check("environment", name, cur, *expect)?;
+            sqlx::query("DELETE FROM environments WHERE name = ?").bind(name).execute(&mut *conn).await.map_err(backend)?;
+            0
+        }
+        Mutation::InsertToken(t) => {
+            sqlx::query(
+                "INSERT INTO tokens (id, kind, environment, name, prefix, secret_hash, created_at, expires_at, revoked_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .bind(&t.id)
+            .bind(t.kind.as_str())
+            .bind(&t.environment)
+            .bind(&t.name)
+            .bind(&t.prefix)
+            .bind(&t.secret_hash)
+            .bind(rfc3339(t.created_at))
+            .bind(t.expires_at.map(rfc3339))
+            .bind(t.revoked_at.map(rfc3339))
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::AlreadyExists { kind: "token", key: t.id.clone() },
+                _ => backend(e),
+            })?;
+            1
+        }
+        Mutation::RevokeToken { id } => {
+            let n = sqlx::query("UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?1) WHERE id = ?2")
+                .bind(at)
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?
+                .rows_affected();
+            if n == 0 {
+                return Err(StoreError::NotFound { kind: "token", key: id.clone() });
+            }
+            1
+        }
+    })
+}
+
+fn audit_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<AuditEntry, StoreError> {
+    let json = |col: &str| -> Result<Option<serde_json::Value>, StoreError> {
+        let s: Option<String> = r.try_get(col).map_err(backend)?;
+        s.map(|s| serde_json::from_str(&s).map_err(backend)).transpose()
+    };
+    Ok(AuditEntry {
+        seq: r.try_get("seq").map_err(backend)?,
+        at: r.try_get("at").map_err(backend)?,
+        actor: r.try_get("actor").map_err(backend)?,
+        action: r.try_get("action").map_err(backend)?,
+        target_kind: r.try_get("target_kind").map_err(backend)?,
+        target: r.try_get("target").map_err(backend)?,
+        before: json("before")?,
+        after: json("after")?,
+        prev_hash: r.try_get("prev_hash").map_err(backend)?,
+        hash: r.try_get("hash").map_err(backend)?,
+    })
+}
+
+impl Store for SqliteStore {
+    async fn load(&self) -> Result<Snapshot, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        let revision: i64 = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'revision'").fetch_one(&mut *conn).await.map_err(backend)?;
+        let mut snap = Snapshot { revision, ..Default::default() };
+        for r in sqlx::query("SELECT doc, version FROM environments").fetch_all(&mut *conn).await.map_err(backend)? {
+            let doc: String = r.try_get("doc").map_err(backend)?;
+            let environment: Environment = serde_json::from_str(&doc).map_err(backend)?;
+            snap.environments.push(StoredEnvironment { environment, version: r.try_get("version").map_err(backend)? });
+        }
+        snap.environments.sort_by(|a, b| a.environment.sort_order.cmp(&b.environment.sort_order).then(a.environment.name.cmp(&b.environment.name)));
+        for r in sqlx::query("SELECT doc, version, created_at, updated_at FROM flags ORDER BY key").fetch_all(&mut *conn).await.map_err(backend)? {
+            let doc: String = r.try_get("doc").map_err(backend)?;
+            snap.flags.push(StoredFlag {
+                flag: serde_json::from_str(&doc).map_err(backend)?,
+                version: r.try_get("version").map_err(backend)?,
+                created_at: parse_time(&r.try_get::<String, _>("created_at").map_err(backend)?),
+                updated_at: parse_time(&r.try_get::<String, _>("updated_at").map_err(backend)?),
+            });
+        }
+        for r in sqlx::query("SELECT doc, version FROM segments ORDER BY id").fetch_all(&mut *conn).await.map_err(backend)? {
+            let doc: String = r.try_get("doc").map_err(backend)?;
+            snap.segments.push(StoredSegment { segment: serde_json::from_str(&doc).map_err(backend)?, version: r.try_get("version").map_err(backend)? });
+        }
+        for r in sqlx::query("SELECT * FROM tokens ORDER BY created_at, id").fetch_all(&mut *conn).await.map_err(backend)? {
+            let kind: String = r.try_get("kind").map_err(backend)?;
+            let kind = match kind.as_str() {
+                "admin" => TokenKind::Admin,
+                "server" => TokenKind::Server,
+                _ => TokenKind::Client,
+            };
+            let opt_time = |col: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
+                Ok(r.try_get::<Option<String>, _>(col).map_err(backend)?.map(|s| parse_time(&s)))
+            };
+            snap.tokens.push(StoredToken {
+                id: r.try_get("id").map_err(backend)?,
+                kind,
+                environment: r.try_get("environment").map_err(backend)?,
+                name: r.try_get("name").map_err(backend)?,
+                prefix: r.try_get("prefix").map_err(backend)?,
+                secret_hash: r.try_get("secret_hash").map_err(backend)?,
+                created_at: parse_time(&r.try_get::<String, _>("created_at").map_err(backend)?),
+                expires_at: opt_time("expires_at")?,
+                revoked_at: opt_time("revoked_at")?,
+            });
+        }
+        Ok(snap)
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<Committed, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let at = rfc3339(commit.at);
+        let mut versions = Vec::with_capacity(commit.mutations.len());
+        for m in &commit.mutations {
+            versions.push(apply(&mut tx, m, &at).await?);
+        }
+        let revision: i64 = sqlx::query_scalar("UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let last: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *tx).await.map_err(backend)?;
+        let (mut seq, mut prev) = last.unwrap_or((0, audit::GENESIS.to_owned()));
+        for a in &commit.audit {
+            seq += 1;
+            let hash = audit::entry_hash(&prev, seq, &at, &a.actor, &a.action, &a.target_kind, &a.target, a.before.as_ref(), a.after.as_ref());
+            sqlx::query(
+                "INSERT INTO audit (seq, at, actor, action, target_kind, target, before, after, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .bind(seq)
+            .bind(&at)
+            .bind(&a.actor)
+            .bind(&a.action)
+            .bind(&a.target_kind)
+            .bind(&a.target)
+            .bind(a.before.as_ref().map(|v| v.to_string()))
+            .bind(a.after.as_ref().map(|v| v.to_string()))
+            .bind(&prev)
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            prev = hash;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(Committed { revision, versions })
+    }
+
+    async fn audit_page(&self, before: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2")
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn audit_all(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit ORDER BY seq").fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn add_usage(&self, rows: Vec<UsageRow>) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        for r in rows {
+            let existing: Option<String> = sqlx::query_scalar("SELECT variants FROM usage WHERE flag = ?1 AND environment = ?2")
+                .bind(&r.flag)
+                .bind(&r.environment)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+            let mut variants: std::collections::BTreeMap<String, u64> =
+                existing.as_deref().map(serde_json::from_str).transpose().map_err(backend)?.unwrap_or_default();
+            for (k, v) in &r.variants {
+                *variants.entry(k.clone()).or_default() += v;
+            }
+            sqlx::query(
+                "INSERT INTO usage (flag, environment, last_evaluated_ms, yes, no, variants) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (flag, environment) DO UPDATE SET
+                   last_evaluated_ms = MAX(usage.last_evaluated_ms, excluded.last_evaluated_ms),
+                   yes = usage.yes + excluded.yes, no = usage.no + excluded.no, variants = excluded.variants",
+            )
+            .bind(&r.flag)
+            .bind(&r.environment)
+            .bind(r.last_evaluated_ms)
+            .bind(r.yes as i64)
+            .bind(r.no as i64)
+            .bind(to_json(&variants)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn usage(&self) -> Result<Vec<UsageRow>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM usage ORDER BY flag, environment").fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                let variants: String = r.try_get("variants").map_err(backend)?;
+                Ok(UsageRow {
+                    flag: r.try_get("flag").map_err(backend)?,
+                    environment: r.try_get("environment").map_err(backend)?,
+                    last_evaluated_ms: r.try_get("last_evaluated_ms").map_err(backend)?,
+                    yes: r.try_get::<i64, _>("yes").map_err(backend)? as u64,
+                    no: r.try_get::<i64, _>("no").map_err(backend)? as u64,
+                    variants: serde_json::from_str(&variants).map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gantry_core::AuditDraft;
+    use gantry_engine::model::Flag;
+
+    fn put(key: &str, expect: Expect) -> Commit {
+        Commit {
+            mutations: vec![Mutation::PutFlag { flag: Flag { key: key.into(), ..Default::default() }, expect }],
+            audit: vec![AuditDraft {
+                actor: "t".into(),
+                action: "flag.update".into(),
+                target_kind: "flag".into(),
+                target: key.into(),
+                before: None,
+                after: Some(serde_json::json!({"key": key})),
+            }],
+            at: Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn commits_check_versions_and_chain_audit() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open_dir(dir.path()).await.unwrap();
+        let c = s.commit(put("a", Expect::Absent)).await.unwrap();
+        assert_eq!(c.versions, vec![1]);
+        assert!(matches!(s.commit(put("a", Expect::Absent)).await, Err(StoreError::AlreadyExists { .. })));
+        assert!(matches!(s.commit(put("a", Expect::Version(7))).await, Err(StoreError::VersionMismatch { current: 1, .. })));
+        let c2 = s.commit(put("a", Expect::Version(1))).await.unwrap();
+        assert_eq!(c2.versions, vec![2]);
+        assert!(c2.revision > c.revision);
+        // A failed commit wrote nothing, not even audit.
+        let all = s.audit_all().await.unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(audit::verify(&all), Ok(2));
+        s.close().await;
+        // Reopen: everything is there.
+        let s = SqliteStore::open_dir(dir.path()).await.unwrap();
+        let snap = s.load().await.unwrap();
+        assert_eq!(snap.flags.len(), 1);
+        assert_eq!(snap.flags[0].version, 2);
+        assert_eq!(snap.revision, c2.revision);
+    }
+
+    #[tokio::test]
+    async fn usage_accumulates() {
+        let s = SqliteStore::in_memory().await.unwrap();
+        let row = UsageRow { flag: "f".into(), environment: "e".into(), last_evaluated_ms: 5, yes: 2, no: 1, variants: [("a".to_owned(), 2)].into() };
+        s.add_usage(vec![row.clone()]).await.unwrap();
+        s.add_usage(vec![UsageRow { last_evaluated_ms: 3, ..row }]).await.unwrap();
+        let u = s.usage().await.unwrap();
+        assert_eq!((u[0].yes, u[0].no, u[0].last_evaluated_ms, u[0].variants["a"]), (4, 2, 5, 4));
+    }
+}

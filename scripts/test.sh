@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, and every test. This is the
+# command README.md names and .ci/run calls. It fetches pinned test peers
+# (npm packages) itself into target/test-deps.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  step "installing cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, -D warnings)"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "tests (nextest)"
+cargo nextest run --workspace --all-features --no-fail-fast
+
+step "doc tests"
+cargo test --workspace --doc
+
+step "docs build (-D warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --document-private-items
+
+step "benchmarks compile"
+cargo bench --workspace --no-run
+
+step "engine builds for wasm32 when the target is installed"
+if rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
+  cargo check -p gantry-engine --target wasm32-unknown-unknown
+else
+  echo "wasm32-unknown-unknown not installed; skipped (rustup target add wasm32-unknown-unknown)"
+fi
+
+echo
+echo "all checks passed"
