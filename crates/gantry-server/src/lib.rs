@@ -1,1 +1,137 @@
-//! Placeholder.
+//! Gantry's HTTP server: the admin API, OFREP, the Unleash client and
+//! frontend APIs, live streams and operations endpoints, composed over one
+//! [`AppState`] that is generic over the [`Store`].
+//!
+//! Design decision: evaluation never touches the database. Every write is
+//! committed (with its audit entry) and then swapped into an in-memory view
+//! per environment; readers load that view through an atomic pointer.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod error;
+pub mod evaluation;
+pub mod extract;
+pub mod metrics;
+pub mod ops;
+pub mod state;
+pub mod stream;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use gantry_core::Store;
+use tower_http::cors::{Any, CorsLayer};
+
+pub use state::AppState;
+
+/// Runtime settings of the server (the CLI fills it from its layered config).
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Extra admin token accepted as-is (`GANTRY_ADMIN_TOKEN`).
+    pub admin_token: Option<String>,
+    /// Stream heartbeat interval.
+    pub heartbeat: Duration,
+    /// How often usage counters are written to the store.
+    pub usage_flush: Duration,
+    /// Time limit for producing a response.
+    pub request_timeout: Duration,
+    /// Body size limit (bytes) for ordinary requests; imports get 16×.
+    pub max_body_bytes: usize,
+    /// Host name for `applicationHostname` rules.
+    pub hostname: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            admin_token: None,
+            heartbeat: Duration::from_secs(15),
+            usage_flush: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_body_bytes: 1 << 20,
+            hostname: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field("heartbeat", &self.heartbeat)
+            .field("usage_flush", &self.usage_flush)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("hostname", &self.hostname)
+            .finish()
+    }
+}
+
+async fn observe<St: Store>(State(app): State<AppState<St>>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_owned();
+    let start = Instant::now();
+    let res = next.run(req).await;
+    let secs = start.elapsed().as_secs_f64();
+    app.metrics.observe_request(&route, &method, res.status().as_u16(), secs);
+    tracing::debug!(http.route = %route, http.method = %method, http.status = res.status().as_u16(), latency_ms = secs * 1000.0, "request");
+    res
+}
+
+/// The whole application router.
+pub fn router<St: Store>(state: AppState<St>) -> Router {
+    let cors = CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any).expose_headers([header::ETAG]).max_age(Duration::from_secs(86_400));
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .merge(admin::router::<St>())
+        .merge(evaluation::router::<St>())
+        .merge(stream::router::<St>())
+        .merge(ops::router::<St>())
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(|| async { error::ApiError::new(gantry_api_types::ErrorCode::MethodNotAllowed, "method not allowed on this route") })
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(state.clone(), observe::<St>))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::SERVICE_UNAVAILABLE, state.config.request_timeout))
+        .layer(cors)
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then ends streams, drains requests and
+/// flushes usage counters. The one entry point for `main` and tests.
+pub async fn serve<St: Store>(state: AppState<St>, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let flusher = {
+        let app = state.clone();
+        tokio::spawn(async move {
+            let stop = app.shutdown.clone();
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(app.config.usage_flush) => {}
+                    () = state::stopped(stop.clone()) => break,
+                }
+                if let Err(e) = app.flush_usage().await {
+                    tracing::warn!(error = %e, "usage flush failed");
+                }
+            }
+        })
+    };
+    let app = router(state.clone());
+    let st = state.clone();
+    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            st.begin_shutdown();
+        })
+        .await;
+    state.begin_shutdown();
+    let _ = flusher.await;
+    if let Err(e) = state.flush_usage().await {
+        tracing::warn!(error = %e, "final usage flush failed");
+    }
+    result
+}
