@@ -373,6 +373,7 @@ fn context_from_body(body: &Bytes) -> ApiResult<Context> {
 
 fn enrich(ctx: &mut Context, env: &str, addr: Option<SocketAddr>) {
     if ctx.remote_address.is_none() {
+        // `addr` is None when enrichment is configured off.
         ctx.remote_address = addr.map(|a| a.ip().to_string());
     }
     if ctx.environment.is_none() {
@@ -413,7 +414,7 @@ fn frontend_response<St: Store>(app: &AppState<St>, view: &EnvView, ctx: &Contex
 
 async fn frontend<St: Store>(app: AppState<St>, p: Principal, headers: HeaderMap, mut ctx: Context, addr: Option<SocketAddr>, all: bool) -> ApiResult<Response> {
     let view = view(&app, &p, &headers)?;
-    enrich(&mut ctx, &view.name, addr);
+    enrich(&mut ctx, &view.name, addr.filter(|_| app.config.enrich_remote_address));
     Ok(frontend_response(&app, &view, &ctx, &headers, all))
 }
 
@@ -462,7 +463,7 @@ async fn frontend_feature_get<St: Store>(
 ) -> ApiResult<Response> {
     let view = view(&app, &p, &headers)?;
     let mut ctx = context_from_query(q.as_deref());
-    enrich(&mut ctx, &view.name, addr);
+    enrich(&mut ctx, &view.name, addr.filter(|_| app.config.enrich_remote_address));
     let ev = view.plan.evaluate(&name, &ctx, inputs(&app));
     if ev.flag.is_none() {
         return Err(ApiError::new(ErrorCode::FlagNotFound, format!("flag `{name}` not found")));

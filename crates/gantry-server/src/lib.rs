@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Host name for `applicationHostname` rules.
     pub hostname: Option<String>,
+    /// Frontend API: fill a missing `remoteAddress` with the caller's IP, as
+    /// Unleash and Unleash Edge do.
+    pub enrich_remote_address: bool,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +59,7 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             max_body_bytes: 1 << 20,
             hostname: None,
+            enrich_remote_address: true,
         }
     }
 }
@@ -69,6 +73,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("request_timeout", &self.request_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("hostname", &self.hostname)
+            .field("enrich_remote_address", &self.enrich_remote_address)
             .finish()
     }
 }
