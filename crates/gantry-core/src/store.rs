@@ -268,6 +268,10 @@ pub trait Store: Sized + Clone + Send + Sync + 'static {
     /// Loads everything the server keeps in memory.
     fn load(&self) -> impl Future<Output = Result<Snapshot, StoreError>> + Send;
 
+    /// The current configuration revision (cheap; polled to notice writes
+    /// made by other processes).
+    fn revision(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
     /// Applies a commit atomically, checking every expectation first.
     fn commit(&self, commit: Commit) -> impl Future<Output = Result<Committed, StoreError>> + Send;
 

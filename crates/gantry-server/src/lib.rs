@@ -39,6 +39,8 @@ pub struct ServerConfig {
     pub heartbeat: Duration,
     /// How often usage counters are written to the store.
     pub usage_flush: Duration,
+    /// How often the store is polled for changes made by other processes.
+    pub reload_poll: Duration,
     /// Time limit for producing a response.
     pub request_timeout: Duration,
     /// Body size limit (bytes) for ordinary requests; imports get 16×.
@@ -56,6 +58,7 @@ impl Default for ServerConfig {
             admin_token: None,
             heartbeat: Duration::from_secs(15),
             usage_flush: Duration::from_secs(10),
+            reload_poll: Duration::from_secs(1),
             request_timeout: Duration::from_secs(30),
             max_body_bytes: 1 << 20,
             hostname: None,
@@ -70,6 +73,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
             .field("heartbeat", &self.heartbeat)
             .field("usage_flush", &self.usage_flush)
+            .field("reload_poll", &self.reload_poll)
             .field("request_timeout", &self.request_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("hostname", &self.hostname)
@@ -125,6 +129,23 @@ pub async fn serve<St: Store>(state: AppState<St>, listener: tokio::net::TcpList
             }
         })
     };
+    let poller = {
+        let app = state.clone();
+        tokio::spawn(async move {
+            let stop = app.shutdown.clone();
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(app.config.reload_poll) => {}
+                    () = state::stopped(stop.clone()) => break,
+                }
+                match app.reload_if_changed().await {
+                    Ok(true) => tracing::info!(revision = app.views().revision, "reloaded changes made by another process"),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "polling the store for changes failed"),
+                }
+            }
+        })
+    };
     let app = router(state.clone());
     let st = state.clone();
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
@@ -135,6 +156,7 @@ pub async fn serve<St: Store>(state: AppState<St>, listener: tokio::net::TcpList
         .await;
     state.begin_shutdown();
     let _ = flusher.await;
+    let _ = poller.await;
     if let Err(e) = state.flush_usage().await {
         tracing::warn!(error = %e, "final usage flush failed");
     }

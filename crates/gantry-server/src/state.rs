@@ -309,6 +309,31 @@ impl<S: Store> AppState<S> {
         Ok(Ok(committed))
     }
 
+    /// Reloads when another process (the CLI, another replica) committed
+    /// since the last load. Returns whether it reloaded.
+    pub async fn reload_if_changed(&self) -> Result<bool, StoreError> {
+        if self.store.revision().await? <= self.views().revision {
+            return Ok(false);
+        }
+        let _guard = self.write_lock.lock().await;
+        let snap = self.store.load().await?;
+        if snap.revision <= self.views().revision {
+            return Ok(false);
+        }
+        let revision = snap.revision;
+        self.views.store(Arc::new(build_views(snap, self.config.hostname.clone())));
+        let published = Arc::new(Published { revision, changes: vec![Change::Reset] });
+        {
+            let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());
+            if h.len() == HISTORY {
+                h.pop_front();
+            }
+            h.push_back(published.clone());
+        }
+        let _ = self.changes.send(published);
+        Ok(true)
+    }
+
     /// Changes after `revision`, if the history still holds all of them.
     pub fn changes_since(&self, revision: i64) -> Option<Vec<Arc<Published>>> {
         let h = self.history.lock().unwrap_or_else(|p| p.into_inner());

@@ -270,6 +270,10 @@ impl Store for SqliteStore {
         Ok(snap)
     }
 
+    async fn revision(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'revision'").fetch_one(&self.pool).await.map_err(backend)
+    }
+
     async fn commit(&self, commit: Commit) -> Result<Committed, StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let at = rfc3339(commit.at);

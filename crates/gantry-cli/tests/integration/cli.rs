@@ -62,3 +62,23 @@ async fn token_create_works_before_first_start_and_import_unleash_from_cli() {
     let r = http.get(format!("{}/api/client/features", server.base)).header("authorization", &server_token).send().await.unwrap();
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_created_by_the_cli_while_serving_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let out = gantry().args(["token", "create", "--kind", "client", "--environment", "production", "--data-dir"]).arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let http = reqwest::Client::new();
+    // The server notices the other process's commit by polling the store's revision.
+    let mut status = 0;
+    for _ in 0..200 {
+        status = http.get(format!("{}/api/frontend", server.base)).header("authorization", &token).send().await.unwrap().status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 200);
+}
