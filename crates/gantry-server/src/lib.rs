@@ -12,6 +12,7 @@ pub mod error;
 pub mod evaluation;
 pub mod extract;
 pub mod metrics;
+pub mod openapi;
 pub mod ops;
 pub mod state;
 pub mod stream;
@@ -102,6 +103,7 @@ pub fn router<St: Store>(state: AppState<St>) -> Router {
         .merge(evaluation::router::<St>())
         .merge(stream::router::<St>())
         .merge(ops::router::<St>())
+        .route("/api/openapi.json", axum::routing::get(openapi::get_openapi))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(|| async { error::ApiError::new(gantry_api_types::ErrorCode::MethodNotAllowed, "method not allowed on this route") })
         .layer(DefaultBodyLimit::max(limit))
