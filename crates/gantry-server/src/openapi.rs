@@ -70,6 +70,7 @@ pub const ROUTES: &[RouteDoc] = &[
     r("post", "/api/v1/import", "Import an export document", Access::Admin, Some("ExportDocument"), 200),
     r("post", "/api/v1/import/unleash", "Import an Unleash client-features document into an environment", Access::Admin, Some("UnleashClientFeatures"), 200),
     r("get", "/api/v1/usage", "Usage of every flag", Access::Admin, None, 200),
+    r("get", "/api/v1/config", "The environment's configuration for SDKs (ETag, 304)", Access::Server, None, 200),
     r("get", "/api/v1/stream", "Server-sent events: snapshot, then changes", Access::Server, None, 200),
     r("post", "/ofrep/v1/evaluate/flags", "OFREP: evaluate every flag (ETag, 304)", Access::AnyToken, Some("OfrepRequest"), 200),
     r("post", "/ofrep/v1/evaluate/flags/{key}", "OFREP: evaluate one flag", Access::AnyToken, Some("OfrepRequest"), 200),

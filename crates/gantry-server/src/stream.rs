@@ -23,7 +23,10 @@ use crate::state::AppState;
 
 /// Routes of the streams.
 pub fn router<St: Store>() -> Router<AppState<St>> {
-    Router::new().route("/api/v1/stream", get(stream_changes::<St>)).route("/ofrep/v1/events", get(ofrep_events::<St>))
+    Router::new()
+        .route("/api/v1/config", get(get_config::<St>))
+        .route("/api/v1/stream", get(stream_changes::<St>))
+        .route("/ofrep/v1/events", get(ofrep_events::<St>))
 }
 
 /// Query of the native stream.
@@ -50,6 +53,32 @@ impl Drop for ClientGauge<'_> {
 
 fn last_event_id(headers: &HeaderMap) -> Option<i64> {
     headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|s| s.trim().parse().ok())
+}
+
+/// The environment's whole configuration for SDKs (the stream's snapshot),
+/// with an ETag of its revision; `If-None-Match` gives 304.
+async fn get_config<St: Store>(
+    State(app): State<AppState<St>>,
+    p: Principal,
+    headers: HeaderMap,
+    q: Result<Query<StreamParams>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let Query(q) = q.map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))?;
+    if p.kind == TokenKind::Client {
+        return Err(ApiError::forbidden("client tokens see evaluated results only; the configuration needs a server token"));
+    }
+    let env = p.evaluation_environment(q.environment.as_deref().or(environment_header(&headers)))?;
+    let Some(StreamEvent::Snapshot(snap)) = app.snapshot_event(&env) else {
+        return Err(ApiError::new(ErrorCode::EnvironmentNotFound, format!("environment `{env}` not found")));
+    };
+    let etag = format!("\"{}-{}\"", snap.revision, env);
+    let matches = headers.get("if-none-match").and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut res = if matches { axum::http::StatusCode::NOT_MODIFIED.into_response() } else { axum::Json(&snap).into_response() };
+    if let Ok(v) = axum::http::HeaderValue::from_str(&etag) {
+        res.headers_mut().insert(axum::http::header::ETAG, v);
+    }
+    Ok(res)
 }
 
 /// The native change stream of one environment.

@@ -69,6 +69,10 @@ pub struct Options {
     pub manual_clock_ms: Option<i64>,
     /// Server configuration.
     pub config: ServerConfig,
+    /// Listen here instead of an ephemeral port (restart tests).
+    pub listen: Option<std::net::SocketAddr>,
+    /// Reuse this data directory instead of a fresh one (restart tests).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl TestApp {
@@ -80,7 +84,8 @@ impl TestApp {
     /// A server with options.
     pub async fn spawn_with(opts: Options) -> TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open_dir(dir.path()).await.expect("open store");
+        let data = opts.data_dir.clone().unwrap_or_else(|| dir.path().to_owned());
+        let store = SqliteStore::open_dir(&data).await.expect("open store");
         let manual = opts.manual_clock_ms.map(ManualClock::new);
         let clock: Arc<dyn Clock> = match &manual {
             Some(c) => Arc::new(c.clone()),
@@ -93,7 +98,8 @@ impl TestApp {
             client: create_token(&state, TokenKind::Client, Some("production")).await,
             server_dev: create_token(&state, TokenKind::Server, Some("development")).await,
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = opts.listen.unwrap_or_else(|| "127.0.0.1:0".parse().expect("addr"));
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(gantry_server::serve(state.clone(), listener, async move {

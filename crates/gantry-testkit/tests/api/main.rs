@@ -1,5 +1,12 @@
 //! API tests over real HTTP against `TestApp` (server on port 0, SQLite file).
 
+mod admin_api;
+mod auth_matrix;
+mod bad_input;
 mod conformance;
+mod evaluation_api;
 mod openapi;
+mod sdk;
 mod smoke;
+mod streams;
+mod support;
