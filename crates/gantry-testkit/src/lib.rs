@@ -53,7 +53,14 @@ pub async fn create_token(state: &AppState<SqliteStore>, kind: TokenKind, env: O
             let envs: Vec<String> = v.environments.iter().map(|e| e.environment.name.clone()).collect();
             let (t, s) = gantry_server::admin::new_token(&req, &envs, now).map_err(|e| e.message)?;
             secret = Some(s);
-            let a = AuditDraft { actor: "test".into(), action: "token.create".into(), target_kind: "token".into(), target: t.id.clone(), before: None, after: None };
+            let a = AuditDraft {
+                actor: "test".into(),
+                action: "token.create".into(),
+                target_kind: "token".into(),
+                target: t.id.clone(),
+                before: None,
+                after: None,
+            };
             Ok::<_, String>((vec![Mutation::InsertToken(t)], vec![a], vec![]))
         })
         .await
@@ -156,6 +163,17 @@ impl TestApp {
             .expect("request");
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Kills the server abruptly: the serving task is aborted, every
+    /// connection drops without a goodbye (the in-process `kill -9`).
+    pub async fn kill(mut self) {
+        if let Some(h) = self.handle.take() {
+            h.abort();
+            let _ = h.await;
+        }
+        self.state.begin_shutdown();
+        self.shutdown.take();
     }
 
     /// Stops the server gracefully and waits for it.

@@ -11,7 +11,15 @@ use serde_json::json;
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn flag_on(app: &TestApp, key: &str, on: bool) {
-    let r = app.req(reqwest::Method::POST, &format!("/api/v1/flags/{key}/environments/production/{}", if on { "on" } else { "off" }), Some(&app.tokens.admin)).send().await.unwrap();
+    let r = app
+        .req(
+            reqwest::Method::POST,
+            &format!("/api/v1/flags/{key}/environments/production/{}", if on { "on" } else { "off" }),
+            Some(&app.tokens.admin),
+        )
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 }
 
@@ -64,7 +72,12 @@ async fn fail_static_cache_and_restart() {
     let addr: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
     app.create_flag(json!({"key": "kept", "environments": {"production": {"enabled": true}}})).await;
     let server_token = app.tokens.server.clone();
-    let client = GantryClient::builder().server(&app.base, &server_token).cache_file(&cache).max_backoff(Duration::from_millis(500)).build().unwrap();
+    let client = GantryClient::builder()
+        .server(&app.base, &server_token)
+        .cache_file(&cache)
+        .max_backoff(Duration::from_millis(500))
+        .build()
+        .unwrap();
     client.wait_until_ready(WAIT).await.unwrap();
     let ctx = Context::new().with_user_id("u");
     assert!(client.is_enabled("kept", &ctx));
@@ -119,9 +132,11 @@ async fn overrides_win_and_say_so() {
         {"name": "light", "weight": 1, "payload": {"type": "string", "value": "L"}},
         {"name": "dark", "weight": 0, "payload": {"type": "string", "value": "D"}}],
         "environments": {"production": {"enabled": true}}}))
-    .await;
-    let overrides: BTreeMap<String, OverrideValue> =
-        gantry_sdk::overrides_from_vars([("GANTRY_FLAG_NEW_UI".to_owned(), "false".to_owned()), ("GANTRY_FLAG_THEME".to_owned(), "dark".to_owned())]);
+        .await;
+    let overrides: BTreeMap<String, OverrideValue> = gantry_sdk::overrides_from_vars([
+        ("GANTRY_FLAG_NEW_UI".to_owned(), "false".to_owned()),
+        ("GANTRY_FLAG_THEME".to_owned(), "dark".to_owned()),
+    ]);
     let client = GantryClient::builder().server(&app.base, &app.tokens.server).overrides(overrides).build().unwrap();
     client.wait_until_ready(WAIT).await.unwrap();
     let ctx = Context::new();
@@ -145,4 +160,45 @@ async fn close_flushes_usage_to_the_server() {
     let usage: serde_json::Value = app.admin_get("/api/v1/flags/counted/usage").await.json().await.unwrap();
     assert_eq!(usage[0]["yes"], 25, "{usage}");
     assert_eq!(client.dropped_metrics(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_clients_survive_a_server_crash_and_converge_after_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_with(Options { data_dir: Some(data.path().to_owned()), ..Default::default() }).await;
+    let addr: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    app.create_flag(json!({"key": "fault", "environments": {"production": {"enabled": true}}})).await;
+    let token = app.tokens.server.clone();
+    let mut clients = Vec::new();
+    for _ in 0..100 {
+        clients.push(
+            GantryClient::builder()
+                .server(&app.base, &token)
+                .max_backoff(Duration::from_secs(1))
+                .metrics_interval(Duration::from_secs(3600))
+                .build()
+                .unwrap(),
+        );
+    }
+    for c in &clients {
+        c.wait_until_ready(WAIT).await.unwrap();
+    }
+    let ctx = Context::new().with_user_id("u");
+    app.kill().await;
+    // Every client keeps serving the last known value while the server is gone.
+    for c in &clients {
+        assert!(c.is_enabled("fault", &ctx));
+    }
+    let app = TestApp::spawn_with(Options { data_dir: Some(data.path().to_owned()), listen: Some(addr), ..Default::default() }).await;
+    let started = std::time::Instant::now();
+    flag_on(&app, "fault", false).await;
+    for c in &clients {
+        until(c, |c| !c.is_enabled("fault", &ctx)).await;
+    }
+    // Reported, not asserted (timing belongs in benchmarks): see docs/benchmarks.md.
+    println!("100 clients converged {:.0} ms after the restarted server's change", started.elapsed().as_secs_f64() * 1000.0);
+    for c in &clients {
+        c.close().await;
+    }
+    app.stop().await;
 }

@@ -1,0 +1,93 @@
+//! Propagation benchmark: N SDK instances hold a stream each; a flag is
+//! toggled through the admin API; we measure, per toggle and subscriber, the
+//! time from sending the toggle to that subscriber serving the new value.
+//!
+//! `cargo run --release -p gantry-testkit --example propagation -- [subscribers] [toggles]`
+//! (defaults 1000 and 25). The server runs in-process on its own runtime
+//! (2 worker threads), the subscribers on another.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gantry_sdk::{Context, GantryClient};
+use gantry_testkit::TestApp;
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[allow(clippy::print_stdout)]
+fn main() {
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let subscribers = args.first().copied().unwrap_or(1000);
+    let toggles = args.get(1).copied().unwrap_or(25);
+
+    let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let app = server_rt.block_on(async {
+        let app = TestApp::spawn().await;
+        app.create_flag(serde_json::json!({"key": "propagate", "environments": {"production": {"enabled": false}}})).await;
+        app
+    });
+    let base = app.base.clone();
+    let token = app.tokens.server.clone();
+    let admin = app.tokens.admin.clone();
+
+    let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    client_rt.block_on(async move {
+        // Each subscriber records when it first serves the expected value of the current round.
+        let round = Arc::new(Mutex::new((0usize, false, Instant::now())));
+        let lat: Arc<Mutex<Vec<Vec<f64>>>> = Arc::new(Mutex::new(vec![Vec::new(); toggles]));
+        let mut clients = Vec::with_capacity(subscribers);
+        let mut subs = Vec::with_capacity(subscribers);
+        let t_connect = Instant::now();
+        for _ in 0..subscribers {
+            let c = GantryClient::builder().server(&base, &token).metrics_interval(Duration::from_secs(3600)).build().unwrap();
+            let (c2, round2, lat2) = (c.clone(), round.clone(), lat.clone());
+            subs.push(c.subscribe(Some("propagate"), move |_| {
+                let (r, want, t0) = *round2.lock().unwrap();
+                if c2.is_enabled("propagate", &Context::new()) == want {
+                    let ms = t0.elapsed().as_secs_f64() * 1000.0;
+                    if let Some(v) = lat2.lock().unwrap().get_mut(r) {
+                        v.push(ms);
+                    }
+                }
+            }));
+            clients.push(c);
+        }
+        for c in &clients {
+            c.wait_until_ready(Duration::from_secs(60)).await.unwrap();
+        }
+        println!("{subscribers} SDK subscribers connected in {:.1} s", t_connect.elapsed().as_secs_f64());
+        let http = reqwest::Client::new();
+        for r in 0..toggles {
+            let want = r % 2 == 0;
+            *round.lock().unwrap() = (r, want, Instant::now());
+            let url = format!("{base}/api/v1/flags/propagate/environments/production/{}", if want { "on" } else { "off" });
+            let resp = http.post(url).bearer_auth(&admin).send().await.unwrap();
+            assert!(resp.status().is_success());
+            // Wait until every subscriber has it (bounded), then a pause between toggles.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while lat.lock().unwrap()[r].len() < subscribers && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let per_round = lat.lock().unwrap().clone();
+        let missing: usize = per_round.iter().map(|v| subscribers - v.len().min(subscribers)).sum();
+        let mut all: Vec<f64> = per_round.into_iter().flatten().collect();
+        all.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!(
+            "toggles={toggles} samples={} missing={missing} p50={:.1} ms p99={:.1} ms max={:.1} ms",
+            all.len(),
+            pct(&all, 0.5),
+            pct(&all, 0.99),
+            all.last().copied().unwrap_or(f64::NAN)
+        );
+        drop(subs);
+        for c in &clients {
+            c.close().await;
+        }
+    });
+    server_rt.block_on(app.stop());
+}
