@@ -281,7 +281,13 @@ async fn write_flag<St: Store>(app: &AppState<St>, p: &Principal, key: &str, exp
             if before.is_none() {
                 return Err(ApiError::new(ErrorCode::FlagNotFound, format!("flag `{key}` not found")));
             }
-            let flag = edit(before)?;
+            let mut flag = edit(before)?;
+            // Configuration of a deleted environment stays in stored flags; it
+            // must not block edits (the kill switch least of all): it is dropped
+            // when the flag is saved. New unknown environments are still refused.
+            if let Some(b) = before {
+                flag.environments.retain(|env, _| v.env(env).is_some() || !b.environments.contains_key(env));
+            }
             check_flag(v, &flag)?;
             Ok((
                 vec![Mutation::PutFlag { flag: flag.clone(), expect }],

@@ -28,7 +28,7 @@ pub fn router<St: Store>() -> Router<AppState<St>> {
         .route("/ofrep/v1/evaluate/flags/{key}", post(ofrep_single::<St>))
         .route("/api/client/features", get(client_features::<St>))
         .route("/api/client/features/{name}", get(client_feature::<St>))
-        .route("/api/client/register", post(client_register::<St>))
+        .route("/api/client/register", post(server_register::<St>))
         .route("/api/client/metrics", post(client_metrics::<St>))
         .route("/api/frontend", get(frontend_get::<St>).post(frontend_post::<St>))
         .route("/api/frontend/all", get(frontend_all_get::<St>).post(frontend_all_post::<St>))
@@ -67,6 +67,15 @@ fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
         let t = t.trim();
         t == etag || t.strip_prefix("W/") == Some(etag) || t == "*"
     }))
+}
+
+/// 304 with the current ETag (RFC 9110 §15.4.5: a 304 carries the ETag a 200 would have).
+fn not_modified(etag: &str) -> Response {
+    let mut r = StatusCode::NOT_MODIFIED.into_response();
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>, etag: Option<&str>) -> Response {
@@ -242,12 +251,12 @@ async fn client_features<St: Store>(State(app): State<AppState<St>>, p: Principa
         let bytes = serde_json::to_vec(&doc).unwrap_or_default();
         let etag = strong_etag(&bytes);
         if if_none_match(&headers, &etag) {
-            return Ok(StatusCode::NOT_MODIFIED.into_response());
+            return Ok(not_modified(&etag));
         }
         return Ok(json_response(StatusCode::OK, bytes, Some(&etag)));
     }
     if if_none_match(&headers, &body.etag) {
-        return Ok(StatusCode::NOT_MODIFIED.into_response());
+        return Ok(not_modified(&body.etag));
     }
     Ok(json_response(StatusCode::OK, body.json.as_bytes().to_vec(), Some(&body.etag)))
 }
@@ -261,7 +270,13 @@ async fn client_feature<St: Store>(State(app): State<AppState<St>>, p: Principal
     Ok(axum::Json(gantry_engine::unleash::feature_from_native(&flag.flag, &view.name)).into_response())
 }
 
-/// `POST /api/client/register` (and the frontend twin): accepted.
+/// `POST /api/client/register`: server SDKs only, like the rest of `/api/client`.
+async fn server_register<St: Store>(State(app): State<AppState<St>>, p: Principal, headers: HeaderMap, body: Bytes) -> ApiResult<StatusCode> {
+    require_server(&p)?;
+    client_register(State(app), p, headers, body).await
+}
+
+/// `POST /api/frontend/client/register` (and, after its check, the client API's): accepted.
 async fn client_register<St: Store>(State(app): State<AppState<St>>, p: Principal, headers: HeaderMap, body: Bytes) -> ApiResult<StatusCode> {
     let _ = view(&app, &p, &headers)?;
     let v = body_object(&body).map_err(|m| ApiError::new(ErrorCode::InvalidJson, m))?;
@@ -405,7 +420,7 @@ fn frontend_response<St: Store>(app: &AppState<St>, view: &EnvView, ctx: &Contex
     let body = serde_json::to_vec(&json!({"toggles": toggles})).unwrap_or_default();
     let etag = strong_etag(&body);
     if if_none_match(headers, &etag) {
-        return StatusCode::NOT_MODIFIED.into_response();
+        return not_modified(&etag);
     }
     let mut r = json_response(StatusCode::OK, body, Some(&etag));
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

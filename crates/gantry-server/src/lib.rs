@@ -94,6 +94,18 @@ async fn observe<St: Store>(State(app): State<AppState<St>>, req: Request, next:
     res
 }
 
+/// Routes that read the raw body (OFREP, the Unleash APIs) get axum's
+/// plain-text 413 when it is over the limit: answer with the error envelope
+/// like every other error.
+async fn envelope_plain_413(res: Response) -> Response {
+    let plain = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/plain"));
+    if res.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE && plain {
+        let e = error::ApiError::new(gantry_api_types::ErrorCode::PayloadTooLarge, "the request body is larger than the limit");
+        return axum::response::IntoResponse::into_response(e);
+    }
+    res
+}
+
 /// The whole application router.
 pub fn router<St: Store>(state: AppState<St>) -> Router {
     let cors = CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any).expose_headers([header::ETAG]).max_age(Duration::from_secs(86_400));
@@ -106,6 +118,7 @@ pub fn router<St: Store>(state: AppState<St>) -> Router {
         .route("/api/openapi.json", axum::routing::get(openapi::get_openapi))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(|| async { error::ApiError::new(gantry_api_types::ErrorCode::MethodNotAllowed, "method not allowed on this route") })
+        .layer(middleware::map_response(envelope_plain_413))
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), observe::<St>))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::SERVICE_UNAVAILABLE, state.config.request_timeout))

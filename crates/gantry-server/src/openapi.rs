@@ -77,7 +77,7 @@ pub const ROUTES: &[RouteDoc] = &[
     r("get", "/ofrep/v1/events", "OFREP change notification (SSE refetchEvaluation)", Access::AnyToken, None, 200),
     r("get", "/api/client/features", "Unleash client API: configuration for server SDKs", Access::Server, None, 200),
     r("get", "/api/client/features/{name}", "Unleash client API: one toggle", Access::Server, None, 200),
-    r("post", "/api/client/register", "Unleash client API: SDK registration", Access::AnyToken, Some("UnleashRegistration"), 202),
+    r("post", "/api/client/register", "Unleash client API: SDK registration", Access::Server, Some("UnleashRegistration"), 202),
     r("post", "/api/client/metrics", "Unleash client API: SDK usage metrics", Access::Server, Some("UnleashMetrics"), 202),
     r("get", "/api/frontend", "Unleash frontend API: enabled flags for a context (query)", Access::AnyToken, None, 200),
     r("post", "/api/frontend", "Unleash frontend API: enabled flags for a context (body)", Access::AnyToken, Some("UnleashContext"), 200),
