@@ -182,9 +182,13 @@ async fn ofrep_single<St: Store>(State(app): State<AppState<St>>, p: Principal, 
     let ev = view.plan.evaluate(&key, &ctx, inputs(&app));
     count(&app, &view.name, [&ev]);
     let obj = ofrep_object(&key, &ev);
+    // OFREP single-flag failures are 4xx with `key` + `errorCode` (spec
+    // §evaluationFailure). A 200 carrying `errorCode` is read as a success
+    // by the JS provider (value served, code lost) and fails the Python
+    // provider (no `variant`): both must see PARSE_ERROR.
     let status = match ev.error {
         Some(gantry_engine::ErrorCode::FlagNotFound) => StatusCode::NOT_FOUND,
-        Some(_) => StatusCode::OK,
+        Some(_) => StatusCode::BAD_REQUEST,
         None => StatusCode::OK,
     };
     (status, axum::Json(obj)).into_response()
