@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, and every test. This is the
 # command README.md names and .ci/run calls. It fetches pinned test peers
-# (npm packages) itself into target/test-deps.
+# (npm packages, and the npm + pip SDKs pinned in compat/) itself into
+# target/test-deps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `gantry` binary: real processes, real SQLite files.
 
 mod cli;
+mod compat;
 mod crash;
 mod support;
