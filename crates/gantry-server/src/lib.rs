@@ -163,6 +163,11 @@ pub async fn serve<St: Store>(state: AppState<St>, listener: tokio::net::TcpList
     };
     let app = router(state.clone());
     let st = state.clone();
+    // Stream events are small writes: send them at once instead of waiting for
+    // delayed ACKs (Nagle).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -44,9 +44,11 @@ fn main() {
         for _ in 0..subscribers {
             let c = GantryClient::builder().server(&base, &token).metrics_interval(Duration::from_secs(3600)).build().unwrap();
             let (c2, round2, lat2) = (c.clone(), round.clone(), lat.clone());
+            let last_round = std::sync::atomic::AtomicUsize::new(usize::MAX);
             subs.push(c.subscribe(Some("propagate"), move |_| {
                 let (r, want, t0) = *round2.lock().unwrap();
-                if c2.is_enabled("propagate", &Context::new()) == want {
+                // Count each subscriber once per toggle: the first time it serves the new value.
+                if c2.is_enabled("propagate", &Context::new()) == want && last_round.swap(r, std::sync::atomic::Ordering::Relaxed) != r {
                     let ms = t0.elapsed().as_secs_f64() * 1000.0;
                     if let Some(v) = lat2.lock().unwrap().get_mut(r) {
                         v.push(ms);
@@ -58,8 +60,18 @@ fn main() {
         for c in &clients {
             c.wait_until_ready(Duration::from_secs(60)).await.unwrap();
         }
-        println!("{subscribers} SDK subscribers connected in {:.1} s", t_connect.elapsed().as_secs_f64());
+        // Ready means "has a configuration"; wait until every stream is also
+        // subscribed (the server's gauge) so we measure propagation, not connecting.
         let http = reqwest::Client::new();
+        loop {
+            let m = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+            let n: usize = m.lines().find_map(|l| l.strip_prefix("gantry_stream_clients ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+            if n >= subscribers {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        println!("{subscribers} SDK subscribers connected and streaming in {:.1} s", t_connect.elapsed().as_secs_f64());
         for r in 0..toggles {
             let want = r % 2 == 0;
             *round.lock().unwrap() = (r, want, Instant::now());
@@ -74,6 +86,13 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let per_round = lat.lock().unwrap().clone();
+        if std::env::var_os("PROPAGATION_ROUNDS").is_some() {
+            for (i, v) in per_round.iter().enumerate() {
+                let mut v = v.clone();
+                v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+                println!("round {i}: p50={:.1} p99={:.1} max={:.1}", pct(&v, 0.5), pct(&v, 0.99), v.last().copied().unwrap_or(f64::NAN));
+            }
+        }
         let missing: usize = per_round.iter().map(|v| subscribers - v.len().min(subscribers)).sum();
         let mut all: Vec<f64> = per_round.into_iter().flatten().collect();
         all.sort_by(|a, b| a.partial_cmp(b).unwrap());
