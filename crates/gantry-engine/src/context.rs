@@ -137,7 +137,7 @@ impl Context {
     /// A custom property.
     #[inline]
     pub fn property(&self, name: &str) -> Option<&str> {
-        self.properties.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.properties.iter().find(|(k, _)| crate::strtab::str_eq(k, name)).map(|(_, v)| v.as_str())
     }
 
     /// Every custom property.

@@ -4,9 +4,12 @@
 use std::net::IpAddr;
 
 use crate::context::{Context, EvalInputs, StandardField};
-use crate::hash::{hash_group_id, normalize, rollout_position, ROLLOUT_SEED, VARIANT_SEED};
+use crate::hash::rollout_position;
 use crate::model::FlagKind;
-use crate::plan::{CConstraint, CRule, CServe, CompiledFlag, CompiledVariant, Cond, FlagIndex, Op, Plan, Slot, StrOp, Sticky, TypedValue, VariantList};
+use crate::plan::{
+    CConstraint, CRule, CServe, CompiledFlag, CompiledVariant, Cond, FlagIndex, Op, Plan, Slot, Sticky, StrOp, TypedValue, VariantList,
+};
+use crate::strtab::bytes_eq;
 
 /// Why a value was served (the OpenFeature / OFREP reasons).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -113,11 +116,27 @@ pub struct Evaluation<'p> {
 
 impl<'p> Evaluation<'p> {
     fn not_found() -> Self {
-        Evaluation { flag: None, enabled: false, variant: None, reason: Reason::Error, rule_index: None, rule_id: None, error: Some(ErrorCode::FlagNotFound) }
+        Evaluation {
+            flag: None,
+            enabled: false,
+            variant: None,
+            reason: Reason::Error,
+            rule_index: None,
+            rule_id: None,
+            error: Some(ErrorCode::FlagNotFound),
+        }
     }
 
     fn off(flag: &'p CompiledFlag, reason: Reason) -> Self {
-        Evaluation { flag: Some(flag), enabled: false, variant: flag.off_variant.as_ref(), reason, rule_index: None, rule_id: None, error: None }
+        Evaluation {
+            flag: Some(flag),
+            enabled: false,
+            variant: flag.off_variant.as_ref(),
+            reason,
+            rule_index: None,
+            rule_id: None,
+            error: None,
+        }
     }
 
     /// The served value: the enabled state for boolean flags, the variant's
@@ -156,6 +175,98 @@ impl<'p> Evaluation<'p> {
     }
 }
 
+/// The outcome of a flag whose evaluation does not depend on the context or
+/// the inputs (switched off, broken, or serving one fixed answer to
+/// everyone), computed once at compile time by the ordinary evaluation path.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fixed {
+    enabled: bool,
+    variant: FixedVariant,
+    reason: Reason,
+    rule_index: Option<usize>,
+    /// Whether the matched rule has an id (saves reading the rule when not).
+    rule_has_id: bool,
+    error: Option<ErrorCode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FixedVariant {
+    None,
+    Off,
+    Flag(usize),
+}
+
+impl Fixed {
+    /// The fixed outcome of `flag`, if it has one.
+    pub(crate) fn fold(flag: &CompiledFlag) -> Option<Fixed> {
+        if !is_context_free(flag) {
+            return None;
+        }
+        let plan = Plan::empty();
+        let ev = plan.evaluate_dynamic(flag, &Context::new(), EvalInputs::new(0, 0));
+        let variant = match ev.variant {
+            None => FixedVariant::None,
+            Some(v) if flag.off_variant.as_ref().is_some_and(|o| std::ptr::eq(o, v)) => FixedVariant::Off,
+            Some(v) => FixedVariant::Flag(flag.variants.list.iter().position(|x| std::ptr::eq(x, v))?),
+        };
+        Some(Fixed {
+            enabled: ev.enabled,
+            variant,
+            reason: ev.reason,
+            rule_index: ev.rule_index,
+            rule_has_id: ev.rule_id.is_some(),
+            error: ev.error,
+        })
+    }
+
+    #[inline(always)]
+    fn evaluation<'p>(&self, flag: &'p CompiledFlag) -> Evaluation<'p> {
+        Evaluation {
+            flag: Some(flag),
+            enabled: self.enabled,
+            variant: match self.variant {
+                FixedVariant::None => None,
+                FixedVariant::Off => flag.off_variant.as_ref(),
+                FixedVariant::Flag(i) => flag.variants.list.get(i),
+            },
+            reason: self.reason,
+            rule_index: self.rule_index,
+            rule_id: if self.rule_has_id { self.rule_index.and_then(|i| flag.rules.get(i)).and_then(|r| r.id.as_deref()) } else { None },
+            error: self.error,
+        }
+    }
+}
+
+/// Whether evaluating `flag` reads neither the context nor the inputs.
+fn is_context_free(flag: &CompiledFlag) -> bool {
+    if !flag.enabled || flag.error.is_some() {
+        return true;
+    }
+    if !flag.prerequisites.is_empty() {
+        return false;
+    }
+    // A variant pick is fixed only when there is nothing to pick from.
+    let no_pick = |list: &VariantList| list.total == 0 && !list.has_overrides;
+    for rule in &flag.rules {
+        let always = match &rule.cond {
+            Cond::Never => continue,
+            Cond::Rollout { bp: 0, .. } => continue,
+            Cond::All => true,
+            Cond::Rollout { bp, sticky, .. } => *bp >= 10_000 && !matches!(sticky, Sticky::Field(_)),
+            Cond::UserIds(_) | Cond::Remote(_) => false,
+        };
+        if !always || !rule.constraints.is_empty() {
+            return false;
+        }
+        return no_pick(rule.variants.as_ref().unwrap_or(&flag.variants));
+    }
+    match flag.fallthrough {
+        CServe::Implicit if flag.rules.is_empty() => no_pick(&flag.variants),
+        CServe::On => no_pick(&flag.variants),
+        CServe::Implicit | CServe::Off | CServe::Variant(_) => true,
+    }
+}
+
 // === impl Plan ===
 
 impl Plan {
@@ -172,6 +283,14 @@ impl Plan {
     #[inline]
     pub fn evaluate_index(&self, idx: FlagIndex, ctx: &Context, inputs: EvalInputs) -> Evaluation<'_> {
         let flag = &self.flags[idx.0];
+        if let Some(fixed) = &flag.fixed {
+            return fixed.evaluation(flag);
+        }
+        self.evaluate_dynamic(flag, ctx, inputs)
+    }
+
+    /// The full evaluation: kill switch, prerequisites, rules, fallthrough.
+    fn evaluate_dynamic<'p>(&'p self, flag: &'p CompiledFlag, ctx: &Context, inputs: EvalInputs) -> Evaluation<'p> {
         if !flag.enabled {
             return Evaluation::off(flag, Reason::Disabled);
         }
@@ -242,7 +361,15 @@ fn eval_body<'p>(flag: &'p CompiledFlag, ctx: &Context, inputs: EvalInputs) -> E
                     _ => Reason::Static,
                 },
             };
-            return Evaluation { flag: Some(flag), enabled: true, variant, reason, rule_index: Some(ri), rule_id: rule.id.as_deref(), error: None };
+            return Evaluation {
+                flag: Some(flag),
+                enabled: true,
+                variant,
+                reason,
+                rule_index: Some(ri),
+                rule_id: rule.id.as_deref(),
+                error: None,
+            };
         }
     }
     let on = |reason_fixed: Reason| {
@@ -295,8 +422,17 @@ fn sticky_value<'c>(ctx: &'c Context, sticky: &Sticky) -> Result<Option<&'c str>
     }
 }
 
-#[inline]
+#[inline(always)]
 fn pick_variant<'p>(list: &'p VariantList, ctx: &Context, inputs: EvalInputs, salt: u64) -> (Option<&'p CompiledVariant>, Pick) {
+    // Most flags have no variants: decide that without a call.
+    if list.total == 0 && !list.has_overrides {
+        return (None, Pick::None);
+    }
+    pick_some_variant(list, ctx, inputs, salt)
+}
+
+#[inline(never)]
+fn pick_some_variant<'p>(list: &'p VariantList, ctx: &Context, inputs: EvalInputs, salt: u64) -> (Option<&'p CompiledVariant>, Pick) {
     if list.has_overrides {
         for v in &list.list {
             for (slot, values) in &v.overrides {
@@ -311,7 +447,7 @@ fn pick_variant<'p>(list: &'p VariantList, ctx: &Context, inputs: EvalInputs, sa
     }
     // A missing custom stickiness field falls back to a random pick.
     let target = match sticky_value(ctx, &list.sticky).ok().flatten() {
-        Some(id) => normalize(&list.group, id, list.total, VARIANT_SEED),
+        Some(id) => list.group.normalize(id, list.total),
         None => inputs.random_in(salt, list.total),
     };
     let mut acc = 0u32;
@@ -324,9 +460,21 @@ fn pick_variant<'p>(list: &'p VariantList, ctx: &Context, inputs: EvalInputs, sa
     (None, Pick::None)
 }
 
-#[inline]
+#[inline(always)]
 fn rule_matches(rule: &CRule, ctx: &Context, inputs: EvalInputs, salt: u64) -> bool {
+    // The trivial conditions inline; the others out of line, so that the rule
+    // loop stays small (no hoisted set-up for work most flags never do).
     let cond = match &rule.cond {
+        Cond::All => true,
+        Cond::Never => false,
+        cond => cond_holds(cond, ctx, inputs, salt),
+    };
+    cond && (rule.constraints.is_empty() || constraints_hold(&rule.constraints, ctx, inputs))
+}
+
+#[inline(never)]
+fn cond_holds(cond: &Cond, ctx: &Context, inputs: EvalInputs, salt: u64) -> bool {
+    match cond {
         Cond::All => true,
         Cond::Never => false,
         Cond::Rollout { bp, sticky, group } => {
@@ -337,7 +485,7 @@ fn rule_matches(rule: &CRule, ctx: &Context, inputs: EvalInputs, salt: u64) -> b
             } else {
                 match sticky_value(ctx, sticky) {
                     Err(()) => false,
-                    Ok(Some(id)) => rollout_position(hash_group_id(group, id, ROLLOUT_SEED)) <= *bp,
+                    Ok(Some(id)) => rollout_position(group.hash(id)) <= *bp,
                     Ok(None) => inputs.random_in(salt, 10_000) <= *bp,
                 }
             }
@@ -348,8 +496,13 @@ fn rule_matches(rule: &CRule, ctx: &Context, inputs: EvalInputs, salt: u64) -> b
             .as_deref()
             .and_then(|a| a.trim().parse::<IpAddr>().ok())
             .is_some_and(|ip| cidrs.iter().any(|c| c.contains(&ip))),
-    };
-    cond && rule.constraints.iter().all(|c| constraint_holds(c, ctx, inputs))
+    }
+}
+
+/// Kept out of line so that flags without constraints run a small loop.
+#[inline(never)]
+fn constraints_hold(constraints: &[CConstraint], ctx: &Context, inputs: EvalInputs) -> bool {
+    constraints.iter().all(|c| constraint_holds(c, ctx, inputs))
 }
 
 #[inline]
@@ -368,22 +521,86 @@ fn constraint_holds(c: &CConstraint, ctx: &Context, inputs: EvalInputs) -> bool 
         (Op::In(set), Some(v)) => set.contains(v),
         (Op::NotIn(set), Some(v)) => !set.contains(v),
         (Op::Str { op, values, case_insensitive }, Some(v)) => str_match(*op, values, v, *case_insensitive),
-        (Op::Num { cmp, value }, Some(v)) => match v.trim().parse::<f64>() {
-            Ok(n) if n.is_finite() => match n.partial_cmp(value) {
+        (Op::Num { cmp, value }, Some(v)) => match parse_f64(trim(v)) {
+            Some(n) if n.is_finite() => match n.partial_cmp(value) {
                 Some(ord) => cmp.holds(ord),
                 None => false,
             },
             _ => false,
         },
         (Op::Date { .. }, Some(_)) => false,
-        (Op::Semver { cmp, version }, Some(v)) => match semver::Version::parse(v.trim()) {
-            Ok(ctx_v) => cmp.holds(ctx_v.cmp_precedence(version)),
-            Err(_) => false,
-        },
+        (Op::Semver { cmp, version }, Some(v)) => semver_precedence(trim(v), version).is_some_and(|ord| cmp.holds(ord)),
         (Op::Regex(re), Some(v)) => re.is_match(v),
-        (Op::Cidr(cidrs), Some(v)) => v.trim().parse::<IpAddr>().is_ok_and(|ip| cidrs.iter().any(|n| n.contains(&ip))),
+        (Op::Cidr(cidrs), Some(v)) => trim(v).parse::<IpAddr>().is_ok_and(|ip| cidrs.iter().any(|n| n.contains(&ip))),
     };
     raw != c.inverted
+}
+
+/// `str::trim`, skipping the Unicode scan when both ends are visible ASCII.
+#[inline]
+fn trim(s: &str) -> &str {
+    let visible = |b: &u8| (0x21..0x7f).contains(b);
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(a), Some(z)) if visible(a) && visible(z) => s,
+        _ => s.trim(),
+    }
+}
+
+/// `s.parse::<f64>().ok()`, with a fast path for short integers (exact:
+/// up to 15 digits every integer is an `f64`).
+#[inline]
+fn parse_f64(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    let (negative, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        _ => (false, b),
+    };
+    if !digits.is_empty() && digits.len() <= 15 && digits.iter().all(u8::is_ascii_digit) {
+        let n = digits.iter().fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0')) as f64;
+        return Some(if negative { -n } else { n });
+    }
+    s.parse::<f64>().ok()
+}
+
+/// `semver::Version::parse(s)` compared by precedence with `target`, without
+/// the general parser when `s` is a plain `MAJOR.MINOR.PATCH`.
+#[inline]
+fn semver_precedence(s: &str, target: &semver::Version) -> Option<std::cmp::Ordering> {
+    match plain_version(s) {
+        Some(triple) => {
+            let ord = triple.cmp(&(target.major, target.minor, target.patch));
+            // A release ranks above any pre-release of the same version.
+            Some(ord.then(if target.pre.is_empty() { std::cmp::Ordering::Equal } else { std::cmp::Ordering::Greater }))
+        }
+        None => semver::Version::parse(s).ok().map(|v| v.cmp_precedence(target)),
+    }
+}
+
+/// `MAJOR.MINOR.PATCH` as `semver` reads it (digits, no leading zeros);
+/// `None` for anything else, which then takes the general parser.
+#[inline]
+fn plain_version(s: &str) -> Option<(u64, u64, u64)> {
+    let b = s.as_bytes();
+    let mut parts = [0u64; 3];
+    let mut i = 0;
+    for (k, part) in parts.iter_mut().enumerate() {
+        if k > 0 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let len = i - start;
+        if len == 0 || len > 18 || (len > 1 && b[start] == b'0') {
+            return None;
+        }
+        *part = b[start..i].iter().fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
+    }
+    (i == b.len()).then_some((parts[0], parts[1], parts[2]))
 }
 
 #[inline]
@@ -391,8 +608,8 @@ fn str_match(op: StrOp, values: &[Box<str>], v: &str, ci: bool) -> bool {
     if !ci {
         return values.iter().any(|p| match op {
             StrOp::Contains => v.contains(&**p),
-            StrOp::StartsWith => v.starts_with(&**p),
-            StrOp::EndsWith => v.ends_with(&**p),
+            StrOp::StartsWith => v.len() >= p.len() && bytes_eq(&v.as_bytes()[..p.len()], p.as_bytes()),
+            StrOp::EndsWith => v.len() >= p.len() && bytes_eq(&v.as_bytes()[v.len() - p.len()..], p.as_bytes()),
         });
     }
     // Patterns were lower-cased at compile time.
@@ -413,4 +630,134 @@ fn str_match(op: StrOp, values: &[Box<str>], v: &str, ci: bool) -> bool {
         StrOp::StartsWith => lower.starts_with(&**p),
         StrOp::EndsWith => lower.ends_with(&**p),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_trim_agrees_with_trim() {
+        for s in ["", " ", "a", " a", "a ", "\u{a0}a", "a\u{2003}", "\t1.2.3\n", "x\u{1c}", "ø", "1 2"] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn fast_numbers_agree_with_the_parser() {
+        for s in [
+            "0",
+            "-0",
+            "12",
+            "-12",
+            "007",
+            "999999999999999",
+            "9999999999999999",
+            "12345678901234567890",
+            "",
+            "-",
+            "+1",
+            "1.5",
+            "1e3",
+            "inf",
+            "NaN",
+            "1_0",
+            "١",
+        ] {
+            let fast = parse_f64(s);
+            let slow = s.parse::<f64>().ok();
+            assert_eq!(fast.map(f64::to_bits), slow.map(f64::to_bits), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn fast_semver_agrees_with_the_parser() {
+        let targets = ["1.2.3", "1.2.3-beta.1", "0.0.0", "2.0.0-rc.1+build.5", "18446744073709551615.0.0"];
+        let inputs = [
+            "1.2.3",
+            "1.2.4",
+            "1.2.2",
+            "1.3.0",
+            "0.9.9",
+            "2.0.0",
+            "0.0.0",
+            "01.2.3",
+            "1.02.3",
+            "1.2.03",
+            "1.2",
+            "1.2.3.4",
+            "1.2.3-beta.1",
+            "1.2.3+build",
+            "",
+            ".1.2",
+            "1..2",
+            "18446744073709551615.0.0",
+            "18446744073709551616.0.0",
+            "999999999999999999.1.1",
+            "v1.2.3",
+        ];
+        for t in targets {
+            let target = semver::Version::parse(t).unwrap();
+            for s in inputs {
+                let slow = semver::Version::parse(s).ok().map(|v| v.cmp_precedence(&target));
+                assert_eq!(semver_precedence(s, &target), slow, "{s:?} vs {t:?}");
+            }
+        }
+    }
+
+    fn compile(doc: serde_json::Value) -> Plan {
+        let features: crate::unleash::ClientFeatures = serde_json::from_value(doc).unwrap();
+        Plan::compile(&crate::unleash::to_native(&features, "e"), &crate::CompileOptions::for_environment("e"))
+    }
+
+    #[test]
+    fn folded_flags_answer_like_the_full_evaluation() {
+        let plan = compile(serde_json::json!({"version": 2, "features": [
+            {"name": "on", "enabled": true, "strategies": [{"name": "default"}]},
+            {"name": "no-strategies", "enabled": true},
+            {"name": "off", "enabled": false, "strategies": [{"name": "default"}]},
+            {"name": "full-rollout", "enabled": true, "strategies": [{"name": "flexibleRollout", "parameters": {"rollout": "100", "stickiness": "default"}}]},
+            {"name": "zero-then-on", "enabled": true, "strategies": [
+                {"name": "flexibleRollout", "parameters": {"rollout": "0"}}, {"name": "default", "id": "s2"}]},
+            {"name": "custom-only", "enabled": true, "strategies": [{"name": "myCustom"}]},
+            {"name": "variants", "enabled": true, "strategies": [{"name": "default"}], "variants": [{"name": "a", "weight": 1}]},
+            {"name": "half", "enabled": true, "strategies": [{"name": "flexibleRollout", "parameters": {"rollout": "50"}}]},
+            {"name": "child", "enabled": true, "dependencies": [{"feature": "on"}]},
+        ]}));
+        let folded: Vec<&str> = plan.flags().filter(|(_, f)| f.fixed.is_some()).map(|(_, f)| f.key()).collect();
+        assert_eq!(folded, ["on", "no-strategies", "off", "full-rollout", "zero-then-on", "custom-only"]);
+        let contexts = [Context::new(), Context::new().with_user_id("u1"), Context::new().with_user_id("u2").with_property("x", "y")];
+        for (_, flag) in plan.flags() {
+            for ctx in &contexts {
+                for seed in 0..4 {
+                    let inputs = EvalInputs::new(1_000, seed);
+                    let fast = plan.evaluate(flag.key(), ctx, inputs);
+                    let full = plan.evaluate_dynamic(flag, ctx, inputs);
+                    assert_eq!(
+                        (fast.enabled, fast.variant_name(), fast.reason, fast.rule_index, fast.rule_id, fast.error),
+                        (full.enabled, full.variant_name(), full.reason, full.rule_index, full.rule_id, full.error),
+                        "{}",
+                        flag.key()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dfa_regexes_agree_with_the_regex_crate() {
+        let patterns = ["^[a-z.]+@example\\.(com|org)$", "abc", "(?i)straße", "\\d{3}-\\d{4}", "^$", "a*", "\\bword\\b", "ø+", "[^a]"];
+        let hays = ["ada@example.com", "x", "", "STRASSE", "straße", "STRAßE", "555-1234", "a word here", "øøø", "aaa", "ba", "é"];
+        for p in patterns {
+            for ci in [false, true] {
+                let re = regex::RegexBuilder::new(p).case_insensitive(ci).build().unwrap();
+                let m = crate::plan::Matcher::new_for_test(p, ci);
+                let expect_dfa = !matches!(p, "^$" | "a*" | "\\bword\\b");
+                assert_eq!(m.has_dfa(), expect_dfa, "{p:?}");
+                for h in hays {
+                    assert_eq!(m.is_match(h), re.is_match(h), "{p:?} ci={ci} on {h:?}");
+                }
+            }
+        }
+    }
 }

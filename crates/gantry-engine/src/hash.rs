@@ -89,6 +89,85 @@ pub fn normalize(group: &str, id: &str, modulus: u32, seed: u32) -> u32 {
     hash_group_id(group, id, seed) % modulus + 1
 }
 
+/// The murmur state after hashing `"<group>:"`, so that hashing an id
+/// needs only the id's bytes. Equal to [`hash_group_id`] for every id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupHash {
+    /// State after the prefix's whole 4-byte blocks.
+    h: u32,
+    /// Pending bytes of the prefix, little-endian.
+    tail: u32,
+    /// Number of pending bytes (0..=3).
+    tail_len: u32,
+    /// Prefix length in bytes.
+    len: u32,
+}
+
+impl GroupHash {
+    /// Prepares `"<group>:"` with `seed`.
+    pub fn new(group: &str, seed: u32) -> Self {
+        let mut g = GroupHash { h: seed, tail: 0, tail_len: 0, len: 0 };
+        for &b in group.as_bytes().iter().chain(b":") {
+            g.tail |= u32::from(b) << (8 * g.tail_len);
+            g.tail_len += 1;
+            if g.tail_len == 4 {
+                g.h = mix_h(g.h, g.tail);
+                g.tail = 0;
+                g.tail_len = 0;
+            }
+        }
+        g.len = group.len() as u32 + 1;
+        g
+    }
+
+    /// The hash of `"<group>:<id>"`.
+    #[inline]
+    pub fn hash(&self, id: &str) -> u32 {
+        let mut h = self.h;
+        let mut k = self.tail;
+        let mut n = self.tail_len;
+        let mut bytes = id.as_bytes();
+        while n > 0 && n < 4 {
+            let Some((&b, rest)) = bytes.split_first() else { break };
+            k |= u32::from(b) << (8 * n);
+            n += 1;
+            bytes = rest;
+        }
+        if n == 4 {
+            h = mix_h(h, k);
+            k = 0;
+            n = 0;
+        }
+        let mut chunks = bytes.chunks_exact(4);
+        for c in &mut chunks {
+            h = mix_h(h, u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        }
+        for &b in chunks.remainder() {
+            k |= u32::from(b) << (8 * n);
+            n += 1;
+        }
+        if n > 0 {
+            h ^= mix_k(k);
+        }
+        fmix(h ^ self.len.wrapping_add(id.len() as u32))
+    }
+
+    /// Unleash's `normalizedHash` of `"<group>:<id>"`: a value in `1..=modulus`.
+    #[inline]
+    pub fn normalize(&self, id: &str, modulus: u32) -> u32 {
+        self.hash(id) % modulus + 1
+    }
+}
+
+#[inline(always)]
+fn fmix(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
+}
+
 /// The fine-grained rollout position of a context, in `1..=10_000`.
 ///
 /// The whole-percent bucket is Unleash's (`hash % 100 + 1`); the hundredths
@@ -122,6 +201,20 @@ mod tests {
         assert_eq!(normalize("Feature.Variants.D", "525", 100, VARIANT_SEED), 30);
         assert_eq!(normalize("Feature.Variants.D", "537", 100, VARIANT_SEED), 70);
         assert_eq!(hash_group_id("g", "ø", 0), 851_747_335);
+    }
+
+    #[test]
+    fn group_hash_equals_hash_group_id() {
+        let ids = ["", "a", "ab", "abc", "abcd", "abcde", "122", "user-4242", "ø", "日本語のユーザー", "0123456789abcdefXYZ"];
+        for group in ["", "g", "ab", "abc", "AB12A", "Feature.flexibleRollout.10", "flag-001", "ø"] {
+            for seed in [ROLLOUT_SEED, VARIANT_SEED, 7] {
+                let g = GroupHash::new(group, seed);
+                for id in ids {
+                    assert_eq!(g.hash(id), hash_group_id(group, id, seed), "{group:?} {id:?} {seed}");
+                    assert_eq!(g.normalize(id, 1000), normalize(group, id, 1000, seed));
+                }
+            }
+        }
     }
 
     #[test]

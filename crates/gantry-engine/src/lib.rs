@@ -20,6 +20,7 @@ pub mod eval;
 pub mod hash;
 pub mod model;
 pub mod plan;
+mod strtab;
 pub mod unleash;
 
 use std::sync::Arc;

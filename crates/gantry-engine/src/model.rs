@@ -265,7 +265,7 @@ impl fmt::Display for Percentage {
 
 impl Serialize for Percentage {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0 % 100 == 0 {
+        if self.0.is_multiple_of(100) {
             s.serialize_u32(u32::from(self.0 / 100))
         } else {
             s.serialize_f64(f64::from(self.0) / 100.0)
@@ -426,11 +426,7 @@ impl Operator {
 
     /// Parses the Unleash spelling; anything else is [`Operator::Unknown`].
     pub fn parse(s: &str) -> Self {
-        Self::TABLE
-            .iter()
-            .find(|(name, _)| *name == s)
-            .map(|(_, op)| op.clone())
-            .unwrap_or_else(|| Operator::Unknown(s.to_owned()))
+        Self::TABLE.iter().find(|(name, _)| *name == s).map(|(_, op)| op.clone()).unwrap_or_else(|| Operator::Unknown(s.to_owned()))
     }
 
     /// The Unleash spelling.

@@ -14,7 +14,9 @@ use foldhash::fast::FixedState;
 use regex::Regex;
 
 use crate::context::StandardField;
+use crate::hash::{GroupHash, ROLLOUT_SEED, VARIANT_SEED};
 use crate::model::{Condition, Constraint, FlagKind, FlagSet, Operator, Segment, Serve, Stickiness, Variant};
+use crate::strtab::{str_eq, StrTable};
 
 /// Options that shape a compilation.
 #[derive(Debug, Clone, Default)]
@@ -74,11 +76,11 @@ impl Sticky {
     }
 }
 
-/// A set of strings: a scan when small, a hash set when large.
+/// A set of strings: a scan when small, a hash table when large.
 #[derive(Debug, Clone)]
 pub(crate) enum StrSet {
     Small(Vec<Box<str>>),
-    Large(std::collections::HashSet<Box<str>, FixedState>),
+    Large(StrTable),
 }
 
 impl StrSet {
@@ -87,14 +89,18 @@ impl StrSet {
         if v.len() <= 12 {
             StrSet::Small(v)
         } else {
-            StrSet::Large(v.into_iter().collect())
+            let mut table = StrTable::with_capacity(v.len());
+            for x in &v {
+                table.insert(x, 0);
+            }
+            StrSet::Large(table)
         }
     }
 
     #[inline]
     pub(crate) fn contains(&self, s: &str) -> bool {
         match self {
-            StrSet::Small(v) => v.iter().any(|x| &**x == s),
+            StrSet::Small(v) => v.iter().any(|x| str_eq(x, s)),
             StrSet::Large(set) => set.contains(s),
         }
     }
@@ -172,8 +178,92 @@ pub(crate) enum Op {
     Num { cmp: Cmp, value: f64 },
     Date { after: bool, millis: i64 },
     Semver { cmp: Cmp, version: semver::Version },
-    Regex(Regex),
+    Regex(Matcher),
     Cidr(Vec<Cidr>),
+}
+
+/// A compiled `REGEX` operand: the regex, and when the pattern allows it a
+/// fully built DFA that answers `is_match` without the regex's per-thread
+/// cache and set-up.
+#[derive(Debug, Clone)]
+pub(crate) struct Matcher {
+    re: Regex,
+    /// The DFA and its start state for a search from the haystack's start.
+    dfa: Option<(Box<regex_automata::dfa::dense::DFA<Vec<u32>>>, regex_automata::util::primitives::StateID)>,
+}
+
+impl Matcher {
+    fn new(re: Regex, pattern: &str, case_insensitive: bool) -> Self {
+        use regex_automata::dfa::Automaton;
+        let dfa = Self::dfa(pattern, case_insensitive).and_then(|dfa| {
+            let start = dfa.start_state(&regex_automata::util::start::Config::new().anchored(regex_automata::Anchored::No)).ok()?;
+            Some((Box::new(dfa), start))
+        });
+        Matcher { dfa, re }
+    }
+
+    /// A DFA for `pattern`, when it is small and exact for `is_match`.
+    fn dfa(pattern: &str, case_insensitive: bool) -> Option<regex_automata::dfa::dense::DFA<Vec<u32>>> {
+        use regex_automata::dfa::{dense, StartKind};
+        use regex_automata::nfa::thompson;
+        let nfa = thompson::Compiler::new()
+            .syntax(regex_automata::util::syntax::Config::new().case_insensitive(case_insensitive))
+            .configure(thompson::Config::new().nfa_size_limit(Some(1 << 20)).which_captures(thompson::WhichCaptures::None))
+            .build(pattern)
+            .ok()?;
+        // Patterns that can match the empty string keep the regex: its
+        // handling of empty matches inside UTF-8 sequences is the reference.
+        if nfa.has_empty() {
+            return None;
+        }
+        // Unicode word boundaries make the build fail; the regex serves those.
+        dense::Builder::new()
+            .configure(
+                dense::Config::new()
+                    .start_kind(StartKind::Unanchored)
+                    .dfa_size_limit(Some(256 << 10))
+                    .determinize_size_limit(Some(1 << 20)),
+            )
+            .build_from_nfa(&nfa)
+            .ok()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn new_for_test(pattern: &str, case_insensitive: bool) -> Self {
+        let re = regex::RegexBuilder::new(pattern).case_insensitive(case_insensitive).build().expect("valid pattern");
+        Self::new(re, pattern, case_insensitive)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn has_dfa(&self) -> bool {
+        self.dfa.is_some()
+    }
+
+    #[inline]
+    pub(crate) fn is_match(&self, haystack: &str) -> bool {
+        use regex_automata::dfa::Automaton;
+        let Some((dfa, start)) = &self.dfa else {
+            return self.re.is_match(haystack);
+        };
+        // An unanchored scan that stops at the first match state (DFA
+        // matches are reported one byte late, hence the end-of-input step).
+        let mut state = *start;
+        for &b in haystack.as_bytes() {
+            state = dfa.next_state(state, b);
+            if dfa.is_special_state(state) {
+                if dfa.is_match_state(state) {
+                    return true;
+                }
+                if dfa.is_dead_state(state) {
+                    return false;
+                }
+                if dfa.is_quit_state(state) {
+                    return self.re.is_match(haystack);
+                }
+            }
+        }
+        dfa.is_match_state(dfa.next_eoi_state(state))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -187,7 +277,7 @@ pub(crate) struct CConstraint {
 pub(crate) enum Cond {
     All,
     Never,
-    Rollout { bp: u32, sticky: Sticky, group: Box<str> },
+    Rollout { bp: u32, sticky: Sticky, group: GroupHash },
     UserIds(StrSet),
     Remote(Vec<Cidr>),
 }
@@ -224,7 +314,7 @@ pub(crate) struct VariantList {
     pub(crate) total: u32,
     pub(crate) nonzero: u32,
     pub(crate) sticky: Sticky,
-    pub(crate) group: Box<str>,
+    pub(crate) group: GroupHash,
     pub(crate) has_overrides: bool,
 }
 
@@ -269,6 +359,8 @@ pub struct CompiledFlag {
     pub(crate) variants: VariantList,
     pub(crate) off_variant: Option<CompiledVariant>,
     pub(crate) salt: u64,
+    /// The outcome, when it is the same for every context (set at compile time).
+    pub(crate) fixed: Option<crate::eval::Fixed>,
 }
 
 impl CompiledFlag {
@@ -307,7 +399,7 @@ pub struct FlagIndex(pub(crate) usize);
 #[derive(Debug)]
 pub struct Plan {
     pub(crate) flags: Vec<CompiledFlag>,
-    index: HashMap<Box<str>, usize, FixedState>,
+    index: StrTable,
     environment: Box<str>,
     diagnostics: Vec<Diagnostic>,
 }
@@ -315,7 +407,7 @@ pub struct Plan {
 impl Plan {
     /// An empty plan (every lookup is FLAG_NOT_FOUND).
     pub fn empty() -> Self {
-        Plan { flags: Vec::new(), index: HashMap::default(), environment: "".into(), diagnostics: Vec::new() }
+        Plan { flags: Vec::new(), index: StrTable::default(), environment: "".into(), diagnostics: Vec::new() }
     }
 
     /// Compiles `set` for one environment. Never fails: bad flags are
@@ -325,7 +417,7 @@ impl Plan {
         let positions: HashMap<&str, usize> = set.flags.iter().enumerate().map(|(i, f)| (f.key.as_str(), i)).collect();
         let mut diagnostics = Vec::new();
         let mut flags = Vec::with_capacity(set.flags.len());
-        let mut index = HashMap::with_capacity_and_hasher(set.flags.len(), FixedState::default());
+        let mut index = StrTable::with_capacity(set.flags.len());
         for (i, flag) in set.flags.iter().enumerate() {
             let env = flag.environments.get(&options.environment);
             let variants_src = env.and_then(|e| e.variants.as_ref()).unwrap_or(&flag.variants);
@@ -343,6 +435,7 @@ impl Plan {
                 variants: VariantList::empty(flag.key.as_str()),
                 off_variant: None,
                 salt,
+                fixed: None,
             };
             let result = (|| -> Result<(), String> {
                 cf.variants = compile_variants(variants_src, flag.kind, &flag.key, None, true)?;
@@ -386,7 +479,11 @@ impl Plan {
                         Condition::Rollout(r) => {
                             let group = r.group_id.as_deref().unwrap_or(flag.key.as_str());
                             (
-                                Cond::Rollout { bp: r.percentage.basis_points(), sticky: Sticky::of(&r.stickiness), group: group.into() },
+                                Cond::Rollout {
+                                    bp: r.percentage.basis_points(),
+                                    sticky: Sticky::of(&r.stickiness),
+                                    group: GroupHash::new(group, ROLLOUT_SEED),
+                                },
                                 Sticky::of(&r.stickiness),
                                 group,
                             )
@@ -398,10 +495,7 @@ impl Plan {
                             (Cond::Remote(ips.iter().filter_map(|s| Cidr::parse(s)).collect()), Sticky::Default, flag.key.as_str())
                         }
                         Condition::Hostnames { names } => {
-                            let hit = options
-                                .hostname
-                                .as_deref()
-                                .is_some_and(|h| names.iter().any(|n| n.trim().eq_ignore_ascii_case(h)));
+                            let hit = options.hostname.as_deref().is_some_and(|h| names.iter().any(|n| n.trim().eq_ignore_ascii_case(h)));
                             (if hit { Cond::All } else { Cond::Never }, Sticky::Default, flag.key.as_str())
                         }
                         Condition::Custom { .. } => (Cond::Never, Sticky::Default, flag.key.as_str()),
@@ -410,7 +504,10 @@ impl Plan {
                     let variants = if rule.variants.is_empty() {
                         None
                     } else {
-                        Some(compile_variants(&rule.variants, flag.kind, group, Some(sticky_for_variants), false).map_err(|e| format!("rule {ri}: {e}"))?)
+                        Some(
+                            compile_variants(&rule.variants, flag.kind, group, Some(sticky_for_variants), false)
+                                .map_err(|e| format!("rule {ri}: {e}"))?,
+                        )
                     };
                     cf.rules.push(CRule { id: rule.id.as_deref().map(Into::into), cond, constraints, targeted, variants });
                 }
@@ -421,7 +518,8 @@ impl Plan {
                 cf.rules.clear();
                 diagnostics.push(Diagnostic { flag: flag.key.clone(), message });
             }
-            if index.insert(flag.key.as_str().into(), i).is_some() {
+            cf.fixed = crate::eval::Fixed::fold(&cf);
+            if index.insert(flag.key.as_str(), i as u32) {
                 diagnostics.push(Diagnostic { flag: flag.key.clone(), message: "duplicate flag key; the last definition wins".into() });
             }
             flags.push(cf);
@@ -452,7 +550,7 @@ impl Plan {
     /// Looks a flag up once, for repeated evaluation.
     #[inline]
     pub fn lookup(&self, key: &str) -> Option<FlagIndex> {
-        self.index.get(key).copied().map(FlagIndex)
+        self.index.get(key).map(|i| FlagIndex(i as usize))
     }
 
     /// The compiled flag at an index.
@@ -468,11 +566,24 @@ impl Plan {
 
 impl VariantList {
     fn empty(group: &str) -> Self {
-        VariantList { list: Vec::new(), total: 0, nonzero: 0, sticky: Sticky::Default, group: group.into(), has_overrides: false }
+        VariantList {
+            list: Vec::new(),
+            total: 0,
+            nonzero: 0,
+            sticky: Sticky::Default,
+            group: GroupHash::new(group, VARIANT_SEED),
+            has_overrides: false,
+        }
     }
 }
 
-fn compile_variants(src: &[Variant], kind: FlagKind, group: &str, sticky: Option<Sticky>, allow_overrides: bool) -> Result<VariantList, String> {
+fn compile_variants(
+    src: &[Variant],
+    kind: FlagKind,
+    group: &str,
+    sticky: Option<Sticky>,
+    allow_overrides: bool,
+) -> Result<VariantList, String> {
     let mut list = Vec::with_capacity(src.len());
     let mut total: u32 = 0;
     let mut nonzero = 0;
@@ -497,7 +608,7 @@ fn compile_variants(src: &[Variant], kind: FlagKind, group: &str, sticky: Option
         None => Sticky::Default,
     });
     let has_overrides = list.iter().any(|v| !v.overrides.is_empty());
-    Ok(VariantList { list, total, nonzero, sticky, group: group.into(), has_overrides })
+    Ok(VariantList { list, total, nonzero, sticky, group: GroupHash::new(group, VARIANT_SEED), has_overrides })
 }
 
 fn typed_value(v: &Variant, kind: FlagKind) -> Result<Option<TypedValue>, String> {
@@ -603,11 +714,7 @@ fn compile_constraint(c: &Constraint) -> Result<CConstraint, String> {
     };
     let strs = |op| Op::Str {
         op,
-        values: c
-            .values
-            .iter()
-            .map(|v| if c.case_insensitive { v.to_lowercase().into_boxed_str() } else { v.as_str().into() })
-            .collect(),
+        values: c.values.iter().map(|v| if c.case_insensitive { v.to_lowercase().into_boxed_str() } else { v.as_str().into() }).collect(),
         case_insensitive: c.case_insensitive,
     };
     let op = match &c.operator {
@@ -635,7 +742,7 @@ fn compile_constraint(c: &Constraint) -> Result<CConstraint, String> {
                 .size_limit(1 << 20)
                 .build()
                 .map_err(|e| format!("invalid regular expression `{v}`: {}", e.to_string().lines().last().unwrap_or("")))?;
-            Op::Regex(re)
+            Op::Regex(Matcher::new(re, v, c.case_insensitive))
         }
         Operator::InCidr => Op::Cidr(c.values.iter().filter_map(|s| Cidr::parse(s)).collect()),
         Operator::Unknown(name) => return Err(format!("unknown operator `{name}`")),

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::model::{
-    Condition, Constraint, EnvironmentConfig, Flag, FlagKind, FlagSet, Operator, Override, Payload, Percentage, Prerequisite, Rollout, Rule, Segment,
-    Stickiness, Variant,
+    Condition, Constraint, EnvironmentConfig, Flag, FlagKind, FlagSet, Operator, Override, Payload, Percentage, Prerequisite, Rollout,
+    Rule, Segment, Stickiness, Variant,
 };
 
 /// A `/api/client/features` document.
@@ -330,7 +330,12 @@ pub fn to_native(doc: &ClientFeatures, env: &str) -> FlagSet {
         .segments
         .iter()
         .flatten()
-        .map(|s| Segment { id: s.id, name: s.name.clone(), description: None, constraints: s.constraints.iter().map(constraint_to_native).collect() })
+        .map(|s| Segment {
+            id: s.id,
+            name: s.name.clone(),
+            description: None,
+            constraints: s.constraints.iter().map(constraint_to_native).collect(),
+        })
         .collect();
     FlagSet { flags, segments }
 }
@@ -342,7 +347,11 @@ pub fn feature_to_native(f: &ClientFeature, env: &str) -> Flag {
         .dependencies
         .iter()
         .flatten()
-        .map(|d| Prerequisite { flag: d.feature.clone(), enabled: d.enabled.unwrap_or(true), variants: d.variants.clone().unwrap_or_default() })
+        .map(|d| Prerequisite {
+            flag: d.feature.clone(),
+            enabled: d.enabled.unwrap_or(true),
+            variants: d.variants.clone().unwrap_or_default(),
+        })
         .collect();
     let config = EnvironmentConfig { enabled: f.enabled, prerequisites, rules, fallthrough: None, off_variant: None, variants: None };
     Flag {
@@ -366,7 +375,12 @@ fn variant_to_native(v: &ClientVariant) -> Variant {
         weight_type: v.weight_type.clone(),
         stickiness: v.stickiness.clone(),
         payload: v.payload.clone(),
-        overrides: v.overrides.iter().flatten().map(|o| Override { context_name: o.context_name.clone(), values: o.values.clone() }).collect(),
+        overrides: v
+            .overrides
+            .iter()
+            .flatten()
+            .map(|o| Override { context_name: o.context_name.clone(), values: o.values.clone() })
+            .collect(),
     }
 }
 
@@ -385,7 +399,9 @@ fn strategy_to_rule(s: &ClientStrategy, flag: &str) -> Rule {
     let empty = BTreeMap::new();
     let p = s.parameters.as_ref().unwrap_or(&empty);
     let get = |k: &str| p.get(k).map(String::as_str);
-    let list = |k: &str| get(k).map(|v| v.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect::<Vec<_>>()).unwrap_or_default();
+    let list = |k: &str| {
+        get(k).map(|v| v.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect::<Vec<_>>()).unwrap_or_default()
+    };
     let custom = || Condition::Custom { name: s.name.clone(), parameters: p.clone() };
     let whole_percent = |v: Option<&str>| v.and_then(|v| v.trim().parse::<u32>().ok()).and_then(|n| Percentage::from_basis_points(n * 100));
     let condition = match s.name.as_str() {
@@ -407,7 +423,11 @@ fn strategy_to_rule(s: &ClientStrategy, flag: &str) -> Rule {
             _ => custom(),
         },
         "gradualRolloutRandom" => match whole_percent(get("percentage")) {
-            Some(pct) => Condition::Rollout(Rollout { percentage: pct, stickiness: Stickiness::Random, group_id: get("groupId").map(str::to_owned).filter(|g| g != flag) }),
+            Some(pct) => Condition::Rollout(Rollout {
+                percentage: pct,
+                stickiness: Stickiness::Random,
+                group_id: get("groupId").map(str::to_owned).filter(|g| g != flag),
+            }),
             None => custom(),
         },
         "userWithId" => Condition::UserIds { ids: list("userIds") },
@@ -444,11 +464,17 @@ pub fn from_native(set: &FlagSet, env: &str) -> ClientFeatures {
 pub fn feature_from_native(f: &Flag, env: &str) -> ClientFeature {
     let cfg = f.environments.get(env);
     let variants = cfg.and_then(|c| c.variants.as_ref()).unwrap_or(&f.variants);
-    let mut strategies: Vec<ClientStrategy> = cfg.map(|c| c.rules.iter().map(|r| rule_to_strategy(r, &f.key)).collect()).unwrap_or_default();
+    let mut strategies: Vec<ClientStrategy> =
+        cfg.map(|c| c.rules.iter().map(|r| rule_to_strategy(r, &f.key)).collect()).unwrap_or_default();
     // Native fallthrough "on" after rules: Unleash expresses it as a final default strategy.
     if let Some(c) = cfg {
         if matches!(c.fallthrough, Some(crate::model::Serve::On)) && !c.rules.is_empty() {
-            strategies.push(ClientStrategy { name: "default".into(), parameters: Some(BTreeMap::new()), constraints: Some(vec![]), ..Default::default() });
+            strategies.push(ClientStrategy {
+                name: "default".into(),
+                parameters: Some(BTreeMap::new()),
+                constraints: Some(vec![]),
+                ..Default::default()
+            });
         }
     }
     ClientFeature {
@@ -481,8 +507,9 @@ fn variant_from_native(v: &Variant) -> ClientVariant {
         weight_type: v.weight_type.clone(),
         stickiness: v.stickiness.clone(),
         payload: v.payload.clone(),
-        overrides: (!v.overrides.is_empty())
-            .then(|| v.overrides.iter().map(|o| ClientOverride { context_name: o.context_name.clone(), values: o.values.clone() }).collect()),
+        overrides: (!v.overrides.is_empty()).then(|| {
+            v.overrides.iter().map(|o| ClientOverride { context_name: o.context_name.clone(), values: o.values.clone() }).collect()
+        }),
     }
 }
 

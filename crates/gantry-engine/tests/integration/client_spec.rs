@@ -80,7 +80,8 @@ fn all_279_cases_pass() {
                 None => ExpectedVariant { name: "disabled".into(), payload: None, enabled: false, feature_enabled: ev.enabled },
             };
             if got != case.expected {
-                failures.push(format!("{} / {}: {} expected {:?} got {got:?}", file.name, case.description, case.toggle_name, case.expected));
+                failures
+                    .push(format!("{} / {}: {} expected {:?} got {got:?}", file.name, case.description, case.toggle_name, case.expected));
             }
         }
     }
