@@ -78,6 +78,9 @@ fn main() {
             let url = format!("{base}/api/v1/flags/propagate/environments/production/{}", if want { "on" } else { "off" });
             let resp = http.post(url).bearer_auth(&admin).send().await.unwrap();
             assert!(resp.status().is_success());
+            if std::env::var_os("PROPAGATION_ROUNDS").is_some() {
+                println!("round {r}: admin write acknowledged after {:.1} ms", round.lock().unwrap().2.elapsed().as_secs_f64() * 1000.0);
+            }
             // Wait until every subscriber has it (bounded), then a pause between toggles.
             let deadline = Instant::now() + Duration::from_secs(30);
             while lat.lock().unwrap()[r].len() < subscribers && Instant::now() < deadline {
@@ -94,6 +97,14 @@ fn main() {
             }
         }
         let missing: usize = per_round.iter().map(|v| subscribers - v.len().min(subscribers)).sum();
+        let mut steady: Vec<f64> = per_round.iter().skip(1).flatten().copied().collect();
+        steady.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let mut first = per_round.first().cloned().unwrap_or_default();
+        first.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        if !first.is_empty() && !steady.is_empty() {
+            println!("first change after connecting: p50={:.1} ms p99={:.1} ms max={:.1} ms", pct(&first, 0.5), pct(&first, 0.99), first.last().copied().unwrap_or(f64::NAN));
+            println!("later changes ({} toggles): p50={:.1} ms p99={:.1} ms max={:.1} ms", toggles - 1, pct(&steady, 0.5), pct(&steady, 0.99), steady.last().copied().unwrap_or(f64::NAN));
+        }
         let mut all: Vec<f64> = per_round.into_iter().flatten().collect();
         all.sort_by(|a, b| a.partial_cmp(b).unwrap());
         println!(
