@@ -83,7 +83,7 @@ echo "| Case | Requests/s | p50 | p99 |"
 echo "|---|---|---|---|"
 echo "| Gantry /api/frontend (350 flags, varying users) | $GR | $(echo "$G" | p50) | $(echo "$G" | p99) |"
 echo "| Unleash Edge 20.1.0 /api/frontend (same flags) | $ER | $(echo "$E" | p50) | $(echo "$E" | p99) |"
-echo "| Gantry OFREP single flag (5 constraints + rollout) | $(echo "$O" | rps) | $(echo "$O" | p50) | $(echo "$O" | p99) |"
+echo "| Gantry OFREP single flag (2 constraints + 50 % rollout) | $(echo "$O" | rps) | $(echo "$O" | p50) | $(echo "$O" | p99) |"
 echo
 python3 -c "print(f'Frontend throughput ratio Gantry/Edge: {float(\"$GR\")/float(\"$ER\"):.2f}x')"
 echo "Gantry idle RSS with 1,000 flags: $((RSS_KB / 1024)) MiB ($RSS_KB kB)"

@@ -774,7 +774,7 @@ async fn import_unleash<St: Store>(
 fn usage_rows<St: Store>(app: &AppState<St>, stored: Vec<gantry_core::UsageRow>) -> Vec<FlagUsage> {
     // Stored rows plus what is counted but not yet flushed.
     let mut map: std::collections::BTreeMap<(String, String), gantry_core::UsageRow> = stored.into_iter().map(|r| ((r.flag.clone(), r.environment.clone()), r)).collect();
-    let pending: Vec<gantry_core::UsageRow> = app.usage.lock().unwrap_or_else(|p| p.into_inner()).pending.values().cloned().collect();
+    let pending: Vec<gantry_core::UsageRow> = app.usage.lock().unwrap_or_else(|p| p.into_inner()).pending_rows();
     for r in pending {
         let e = map.entry((r.flag.clone(), r.environment.clone())).or_insert_with(|| gantry_core::UsageRow { flag: r.flag.clone(), environment: r.environment.clone(), ..Default::default() });
         e.yes += r.yes;

@@ -315,14 +315,7 @@ fn ingest_metrics<St: Store>(app: &AppState<St>, env: &str, body: &Bytes) -> Api
             for (vn, n) in vars {
                 let n = n.as_u64().unwrap_or(0);
                 if n > 0 {
-                    let row = u.total.entry((env.to_owned(), name.clone())).or_default();
-                    *row.variants.entry(vn.clone()).or_default() += n;
-                    let row = u.pending.entry((env.to_owned(), name.clone())).or_insert_with(|| gantry_core::UsageRow {
-                        flag: name.clone(),
-                        environment: env.to_owned(),
-                        ..Default::default()
-                    });
-                    *row.variants.entry(vn.clone()).or_default() += n;
+                    u.count_variant(env, name, vn, n);
                 }
             }
         }
@@ -415,14 +408,69 @@ fn toggle_json(ev: &Evaluation<'_>) -> serde_json::Value {
     json!({"name": f.0, "enabled": ev.enabled, "impressionData": f.1, "impression_data": f.1, "variant": variant})
 }
 
+/// Writes one toggle as JSON (same shape as [`toggle_json`]) without
+/// building a `serde_json::Value`.
+fn write_toggle(out: &mut Vec<u8>, ev: &Evaluation<'_>) {
+    let (name, impression) = ev.flag.map(|f| (f.key(), f.impression_data())).unwrap_or(("", false));
+    let tf = |b: bool| if b { "true" } else { "false" };
+    let s = |out: &mut Vec<u8>, v: &str| {
+        let _ = serde_json::to_writer(&mut *out, v);
+    };
+    out.extend_from_slice(b"{\"name\":");
+    s(out, name);
+    out.extend_from_slice(b",\"enabled\":");
+    out.extend_from_slice(tf(ev.enabled).as_bytes());
+    out.extend_from_slice(b",\"impressionData\":");
+    out.extend_from_slice(tf(impression).as_bytes());
+    out.extend_from_slice(b",\"impression_data\":");
+    out.extend_from_slice(tf(impression).as_bytes());
+    out.extend_from_slice(b",\"variant\":{\"name\":");
+    match ev.unleash_variant() {
+        Some(v) => {
+            s(out, &v.name);
+            out.extend_from_slice(b",\"enabled\":true,\"feature_enabled\":true,\"featureEnabled\":true");
+            if let Some(p) = &v.payload {
+                out.extend_from_slice(b",\"payload\":{\"type\":");
+                s(out, &p.kind);
+                out.extend_from_slice(b",\"value\":");
+                s(out, &p.value);
+                out.push(b'}');
+            }
+        }
+        None => {
+            out.extend_from_slice(b"\"disabled\",\"enabled\":false,\"feature_enabled\":");
+            out.extend_from_slice(tf(ev.enabled).as_bytes());
+            out.extend_from_slice(b",\"featureEnabled\":");
+            out.extend_from_slice(tf(ev.enabled).as_bytes());
+        }
+    }
+    out.extend_from_slice(b"}}");
+}
+
+/// A cheap strong ETag for per-context responses (change detection only).
+fn fast_etag(body: &[u8]) -> String {
+    use std::hash::BuildHasher;
+    let h = foldhash::fast::FixedState::with_seed(0x6761_6e74_7279).hash_one(body);
+    format!("\"{h:016x}-{}\"", body.len())
+}
+
 fn frontend_response<St: Store>(app: &AppState<St>, view: &EnvView, ctx: &Context, headers: &HeaderMap, all: bool) -> Response {
     let inputs = inputs(app);
     let mut evals = Vec::with_capacity(view.plan.len());
     view.plan.evaluate_all(ctx, inputs, |ev| evals.push(ev));
     count(app, &view.name, evals.iter());
-    let toggles: Vec<serde_json::Value> = evals.iter().filter(|ev| all || ev.enabled).map(toggle_json).collect();
-    let body = serde_json::to_vec(&json!({"toggles": toggles})).unwrap_or_default();
-    let etag = strong_etag(&body);
+    let mut body = Vec::with_capacity(64 + evals.len() * 160);
+    body.extend_from_slice(b"{\"toggles\":[");
+    let mut first = true;
+    for ev in evals.iter().filter(|ev| all || ev.enabled) {
+        if !first {
+            body.push(b',');
+        }
+        first = false;
+        write_toggle(&mut body, ev);
+    }
+    body.extend_from_slice(b"]}");
+    let etag = fast_etag(&body);
     if if_none_match(headers, &etag) {
         return not_modified(&etag);
     }
@@ -503,6 +551,24 @@ mod tests {
         assert_eq!(c.property("plan"), Some("gold"));
         assert_eq!(c.property("beta"), Some("on"));
         assert_eq!(c.property("country"), Some("NO"));
+    }
+
+    #[test]
+    fn written_toggles_equal_the_value_rendering() {
+        let set: gantry_engine::FlagSet = serde_json::from_value(json!({"flags": [
+            {"key": "a\"b", "impression_data": true, "variants": [{"name": "v", "weight": 1, "payload": {"type": "string", "value": "x\ny"}}],
+             "environments": {"e": {"enabled": true}}},
+            {"key": "off", "environments": {"e": {"enabled": false}}},
+            {"key": "plain", "environments": {"e": {"enabled": true}}}
+        ]}))
+        .unwrap();
+        let plan = gantry_engine::Plan::compile(&set, &gantry_engine::CompileOptions::for_environment("e"));
+        plan.evaluate_all(&Context::new(), EvalInputs::new(0, 1), |ev| {
+            let mut out = Vec::new();
+            write_toggle(&mut out, &ev);
+            let written: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            assert_eq!(written, toggle_json(&ev));
+        });
     }
 
     #[test]

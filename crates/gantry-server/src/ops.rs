@@ -48,12 +48,7 @@ async fn get_ready<St: Store>(State(app): State<AppState<St>>) -> Response {
 
 /// Prometheus metrics.
 async fn get_metrics<St: Store>(State(app): State<AppState<St>>) -> Response {
-    let evals: Vec<(String, String, u64)> = {
-        let u = app.usage.lock().unwrap_or_else(|p| p.into_inner());
-        let mut v: Vec<_> = u.total.iter().map(|((env, flag), r)| (env.clone(), flag.clone(), r.yes + r.no)).collect();
-        v.sort();
-        v
-    };
+    let evals: Vec<(String, String, u64)> = app.usage.lock().unwrap_or_else(|p| p.into_inner()).totals();
     let views = app.views();
     let text = app.metrics.render(&evals, views.flags.len(), views.revision);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()

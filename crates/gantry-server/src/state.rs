@@ -128,25 +128,34 @@ pub fn flag_for_env(f: &Flag, env: &str) -> Flag {
     f
 }
 
+/// Usage counts by environment, then flag.
+pub type UsageRows = HashMap<String, HashMap<String, UsageRow>>;
+
 /// Usage counters: cumulative since start, and the part not yet flushed.
+/// Keyed environment → flag so counting looks keys up by `&str` and, once a
+/// flag has been seen, allocates nothing.
 #[derive(Debug, Default)]
 pub struct UsageCounters {
-    /// Cumulative (for metrics and the usage API).
-    pub total: HashMap<(String, String), UsageRow>,
-    /// Not yet written to the store.
-    pub pending: HashMap<(String, String), UsageRow>,
+    total: UsageRows,
+    pending: UsageRows,
+}
+
+fn usage_row<'m>(map: &'m mut UsageRows, env: &str, flag: &str) -> &'m mut UsageRow {
+    if !map.contains_key(env) {
+        map.insert(env.to_owned(), HashMap::new());
+    }
+    let flags = map.get_mut(env).expect("inserted above");
+    if !flags.contains_key(flag) {
+        flags.insert(flag.to_owned(), UsageRow { flag: flag.to_owned(), environment: env.to_owned(), ..Default::default() });
+    }
+    flags.get_mut(flag).expect("inserted above")
 }
 
 impl UsageCounters {
-    /// Counts one evaluation.
+    /// Counts `n` evaluations of one flag.
     pub fn count(&mut self, env: &str, flag: &str, enabled: bool, variant: Option<&str>, at_ms: i64, n: u64) {
         for map in [&mut self.total, &mut self.pending] {
-            let row = match map.get_mut(&(env.to_owned(), flag.to_owned())) {
-                Some(r) => r,
-                None => map
-                    .entry((env.to_owned(), flag.to_owned()))
-                    .or_insert_with(|| UsageRow { flag: flag.to_owned(), environment: env.to_owned(), ..Default::default() }),
-            };
+            let row = usage_row(map, env, flag);
             row.last_evaluated_ms = row.last_evaluated_ms.max(at_ms);
             if enabled {
                 row.yes += n;
@@ -154,9 +163,38 @@ impl UsageCounters {
                 row.no += n;
             }
             if let Some(v) = variant {
-                *row.variants.entry(v.to_owned()).or_default() += n;
+                match row.variants.get_mut(v) {
+                    Some(c) => *c += n,
+                    None => {
+                        row.variants.insert(v.to_owned(), n);
+                    }
+                }
             }
         }
+    }
+
+    /// Counts `n` evaluations that served `variant` (SDK-reported).
+    pub fn count_variant(&mut self, env: &str, flag: &str, variant: &str, n: u64) {
+        for map in [&mut self.total, &mut self.pending] {
+            *usage_row(map, env, flag).variants.entry(variant.to_owned()).or_default() += n;
+        }
+    }
+
+    /// Rows not yet flushed (copies).
+    pub fn pending_rows(&self) -> Vec<UsageRow> {
+        self.pending.values().flat_map(|m| m.values().cloned()).collect()
+    }
+
+    /// Takes the rows not yet flushed.
+    pub fn take_pending(&mut self) -> Vec<UsageRow> {
+        std::mem::take(&mut self.pending).into_values().flat_map(HashMap::into_values).collect()
+    }
+
+    /// Cumulative evaluation counts as (environment, flag, count), sorted.
+    pub fn totals(&self) -> Vec<(String, String, u64)> {
+        let mut v: Vec<_> = self.total.iter().flat_map(|(e, m)| m.iter().map(move |(f, r)| (e.clone(), f.clone(), r.yes + r.no))).collect();
+        v.sort();
+        v
     }
 }
 
@@ -364,7 +402,7 @@ impl<S: Store> AppState<S> {
     pub async fn flush_usage(&self) -> Result<(), StoreError> {
         let rows: Vec<UsageRow> = {
             let mut u = self.usage.lock().unwrap_or_else(|p| p.into_inner());
-            std::mem::take(&mut u.pending).into_values().collect()
+            u.take_pending()
         };
         self.store.add_usage(rows).await
     }
