@@ -246,7 +246,7 @@ fn wants_inline_segments(headers: &HeaderMap) -> ApiResult<bool> {
 async fn client_features<St: Store>(State(app): State<AppState<St>>, p: Principal, headers: HeaderMap, RawQuery(query): RawQuery) -> ApiResult<Response> {
     require_server(&p)?;
     let view = view(&app, &p, &headers)?;
-    let body = if wants_inline_segments(&headers)? { &view.unleash_inline_body } else { &view.unleash_body };
+    let body = view.unleash_body(wants_inline_segments(&headers)?);
     let name_prefix = query.as_deref().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("namePrefix="))).map(percent_decode);
     if let Some(prefix) = name_prefix {
         // Filtered responses are rendered per request.

@@ -30,10 +30,34 @@ pub struct EnvView {
     pub plan: Plan,
     /// The flags with only this environment's configuration (for SDK streams).
     pub flagset: FlagSet,
-    /// `/api/client/features` body (segments separate) and its ETag.
-    pub unleash_body: bytes_body::Body,
-    /// Same with segment constraints inlined (for SDKs older than spec 4.2.0).
-    pub unleash_inline_body: bytes_body::Body,
+    /// Configuration revision the view was built from.
+    pub revision: i64,
+    /// `/api/client/features` body (segments separate), rendered on first use.
+    unleash_body: std::sync::OnceLock<bytes_body::Body>,
+    /// Same with segment constraints inlined (SDKs older than spec 4.2.0).
+    unleash_inline_body: std::sync::OnceLock<bytes_body::Body>,
+}
+
+impl EnvView {
+    /// The `/api/client/features` body and its ETag, rendered once per
+    /// configuration revision on first request.
+    pub fn unleash_body(&self, inline_segments: bool) -> &bytes_body::Body {
+        let render = |inline: bool| {
+            let mut doc = unleash::from_native(&self.flagset, &self.name);
+            doc.query = Some(serde_json::json!({"environment": self.name, "inlineSegmentConstraints": false}));
+            doc.meta = Some(serde_json::json!({"revisionId": self.revision}));
+            if inline {
+                doc = inline_segments_of(&doc, &self.name);
+            }
+            let json = serde_json::to_string(&doc).unwrap_or_default();
+            bytes_body::Body { etag: etag_of(&json), json: json.into() }
+        };
+        if inline_segments {
+            self.unleash_inline_body.get_or_init(|| render(true))
+        } else {
+            self.unleash_body.get_or_init(|| render(false))
+        }
+    }
 }
 
 /// Pre-rendered JSON bodies with their ETags.
@@ -444,18 +468,13 @@ pub fn build_views(snap: Snapshot, hostname: Option<String>) -> Views {
         let name = e.environment.name.clone();
         let plan = Plan::compile(&all, &CompileOptions { environment: name.clone(), hostname: hostname.clone() });
         let flagset = FlagSet { flags: all.flags.iter().map(|f| flag_for_env(f, &name)).collect(), segments: all.segments.clone() };
-        let mut doc = unleash::from_native(&all, &name);
-        doc.query = Some(serde_json::json!({"environment": name, "inlineSegmentConstraints": false}));
-        doc.meta = Some(serde_json::json!({"revisionId": snap.revision}));
-        let json = serde_json::to_string(&doc).unwrap_or_default();
-        let inline = inline_segments(&doc, &name);
-        let inline_json = serde_json::to_string(&inline).unwrap_or_default();
         let view = EnvView {
             name: name.clone(),
             plan,
             flagset,
-            unleash_body: bytes_body::Body { etag: etag_of(&json), json: json.into() },
-            unleash_inline_body: bytes_body::Body { etag: etag_of(&inline_json), json: inline_json.into() },
+            revision: snap.revision,
+            unleash_body: std::sync::OnceLock::new(),
+            unleash_inline_body: std::sync::OnceLock::new(),
         };
         envs.insert(name, Arc::new(view));
     }
@@ -473,7 +492,7 @@ pub fn build_views(snap: Snapshot, hostname: Option<String>) -> Views {
 
 /// The document with segment constraints copied into each strategy (what
 /// Unleash sends to SDKs that announce a client spec below 4.2.0).
-fn inline_segments(doc: &unleash::ClientFeatures, env: &str) -> unleash::ClientFeatures {
+fn inline_segments_of(doc: &unleash::ClientFeatures, env: &str) -> unleash::ClientFeatures {
     let segs: HashMap<u32, &unleash::ClientSegment> = doc.segments.iter().flatten().map(|s| (s.id, s)).collect();
     let mut out = doc.clone();
     for f in &mut out.features {

@@ -52,8 +52,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(std::time::Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(backend)?;
+            .busy_timeout(std::time::Duration::from_secs(5))
+            // Reads are served from memory; a small page cache per connection is enough.
+            .pragma("cache_size", "-512");
+        let pool = SqlitePoolOptions::new().max_connections(2).connect_with(options).await.map_err(backend)?;
         MIGRATOR.run(&pool).await.map_err(backend)?;
         Ok(SqliteStore { pool })
     }
