@@ -500,7 +500,9 @@ impl Plan {
                         }
                         Condition::Custom { .. } => (Cond::Never, Sticky::Default, flag.key.as_str()),
                     };
-                    let targeted = !constraints.is_empty() || !matches!(cond, Cond::All | Cond::Rollout { .. });
+                    // Host-name rules compile to All/Never but are still targeting.
+                    let by_host = matches!(rule.condition, Condition::Hostnames { .. });
+                    let targeted = by_host || !constraints.is_empty() || !matches!(cond, Cond::All | Cond::Rollout { .. });
                     let variants = if rule.variants.is_empty() {
                         None
                     } else {
@@ -516,6 +518,8 @@ impl Plan {
             if let Err(message) = result {
                 cf.error = Some(message.as_str().into());
                 cf.rules.clear();
+                // On error the caller's default applies (OpenFeature), never the off variant.
+                cf.off_variant = None;
                 diagnostics.push(Diagnostic { flag: flag.key.clone(), message });
             }
             cf.fixed = crate::eval::Fixed::fold(&cf);

@@ -707,3 +707,21 @@ fn prerequisite_on_a_broken_or_killed_parent() {
     assert_eq!(ev("wants-broken-off"), (true, None, Reason::Static, None));
     assert_eq!(ev("needs-killed"), (false, None, Reason::Default, None));
 }
+
+#[test]
+fn errors_never_serve_the_off_variant_and_host_rules_are_targeting() {
+    use gantry_engine::{CompileOptions, Context, EvalInputs, FlagSet, Plan, Reason};
+    let set: FlagSet = serde_json::from_value(serde_json::json!({"flags": [
+        {"key": "broken", "kind": "string", "variants": [{"name": "off", "weight": 1, "payload": {"type": "string", "value": "O"}}],
+         "environments": {"e": {"enabled": true, "off_variant": "off",
+            "rules": [{"constraints": [{"context_name": "x", "operator": "REGEX", "value": "(?=a)"}]}]}}},
+        {"key": "host", "environments": {"e": {"enabled": true, "rules": [{"condition": {"type": "hostnames", "names": ["web-1"]}}]}}}
+    ]}))
+    .unwrap();
+    let plan = Plan::compile(&set, &CompileOptions { environment: "e".into(), hostname: Some("web-1".into()) });
+    let ev = plan.evaluate("broken", &Context::new(), EvalInputs::new(0, 0));
+    assert_eq!(ev.reason, Reason::Error);
+    assert_eq!(ev.value(), None, "the caller's default applies on error");
+    let ev = plan.evaluate("host", &Context::new(), EvalInputs::new(0, 0));
+    assert_eq!((ev.enabled, ev.reason), (true, Reason::TargetingMatch));
+}
