@@ -95,7 +95,11 @@ fn err(msg: impl Into<String>) -> ConfigError {
 }
 
 fn parse_secs(name: &str, v: &str) -> Result<u64, ConfigError> {
-    v.trim().parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| err(format!("{name} must be a whole number of seconds above 0, got `{v}`")))
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| err(format!("{name} must be a whole number of seconds above 0, got `{v}`")))
 }
 
 fn parse_format(source: &str, v: &str) -> Result<LogFormat, ConfigError> {
@@ -138,7 +142,7 @@ pub fn load(env: &BTreeMap<String, String>, cli: &Overrides) -> Result<Config, C
     if let Some(b) = file.max_body_bytes {
         server.max_body_bytes = b;
     }
-    server.hostname = file.hostname.clone();
+    server.hostname = file.hostname;
 
     // Layer 3: environment.
     if let Some(v) = env.get("GANTRY_LISTEN") {
@@ -222,7 +226,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("g.toml");
         std::fs::write(&f, "listen = \"127.0.0.1:1000\"\ndata_dir = \"/from-file\"\nlog_format = \"json\"\n").unwrap();
-        let cli = Overrides { config: Some(f.clone()), ..Default::default() };
+        let cli = Overrides { config: Some(f), ..Default::default() };
         let c = load(&env(&[]), &cli).unwrap();
         assert_eq!((c.listen.port(), c.data_dir.to_str().unwrap(), c.log_format), (1000, "/from-file", LogFormat::Json));
         let c = load(&env(&[("GANTRY_LISTEN", "127.0.0.1:2000"), ("GANTRY_DATA_DIR", "/from-env")]), &cli).unwrap();

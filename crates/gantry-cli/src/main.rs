@@ -122,7 +122,8 @@ fn main() -> ExitCode {
         Some(Command::Serve { listen }) => listen.clone(),
         _ => None,
     };
-    let overrides = config::Overrides { config: cli.config.clone(), listen, data_dir: cli.data_dir.clone(), log_format: cli.log_format.clone() };
+    let overrides =
+        config::Overrides { config: cli.config.clone(), listen, data_dir: cli.data_dir.clone(), log_format: cli.log_format.clone() };
     let cfg = match config::load(&process_env(), &overrides) {
         Ok(c) => c,
         Err(e) => {
@@ -151,7 +152,8 @@ fn main() -> ExitCode {
 }
 
 async fn open_state(cfg: &config::Config) -> anyhow::Result<AppState<SqliteStore>> {
-    let store = SqliteStore::open_dir(&cfg.data_dir).await.with_context(|| format!("opening the database in {}", cfg.data_dir.display()))?;
+    let store =
+        SqliteStore::open_dir(&cfg.data_dir).await.with_context(|| format!("opening the database in {}", cfg.data_dir.display()))?;
     AppState::load(store, Arc::new(SystemClock), cfg.server.clone()).await.context("loading the configuration from the database")
 }
 
@@ -180,7 +182,8 @@ async fn run(cmd: Command, cfg: config::Config) -> anyhow::Result<ExitCode> {
         Command::Import { command: ImportCommand::Unleash { file, environment } } => {
             let state = open_state(&cfg).await?;
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let doc: gantry_engine::unleash::UnleashState = serde_json::from_str(&text).with_context(|| format!("{} is not an Unleash client-features document", file.display()))?;
+            let doc: gantry_engine::unleash::UnleashState =
+                serde_json::from_str(&text).with_context(|| format!("{} is not an Unleash client-features document", file.display()))?;
             let doc = doc.into_full();
             let n = doc.features.len();
             let r = state
@@ -239,7 +242,14 @@ async fn create_token(state: &AppState<SqliteStore>, req: CreateTokenRequest, ac
             let (t, s) = gantry_server::admin::new_token(&req, &envs, now).map_err(|e| anyhow::anyhow!(e.message))?;
             secret = Some(s);
             let info = serde_json::json!({"id": t.id, "kind": t.kind.as_str(), "environment": t.environment});
-            let a = AuditDraft { actor: actor.into(), action: "token.create".into(), target_kind: "token".into(), target: t.id.clone(), before: None, after: Some(info) };
+            let a = AuditDraft {
+                actor: actor.into(),
+                action: "token.create".into(),
+                target_kind: "token".into(),
+                target: t.id.clone(),
+                before: None,
+                after: Some(info),
+            };
             Ok::<_, anyhow::Error>((vec![Mutation::InsertToken(t)], vec![a], vec![]))
         })
         .await?;
@@ -255,7 +265,12 @@ async fn serve(cfg: config::Config) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     if first_start {
-        let secret = create_token(&state, CreateTokenRequest { kind: TokenKind::Admin, environment: None, name: Some("first admin".into()), expires_at: None }, "system").await?;
+        let secret = create_token(
+            &state,
+            CreateTokenRequest { kind: TokenKind::Admin, environment: None, name: Some("first admin".into()), expires_at: None },
+            "system",
+        )
+        .await?;
         println!("first start: admin token (shown once, store it now): {secret}");
     }
     println!("gantry listening on http://{addr} (data in {})", cfg.data_dir.display());

@@ -31,15 +31,13 @@ pub fn entry_hash(
 /// does not verify.
 pub fn verify<'a>(entries: impl IntoIterator<Item = &'a AuditEntry>) -> Result<u64, i64> {
     let mut prev = GENESIS.to_owned();
-    let mut expected_seq = 1;
-    let mut n = 0;
-    for e in entries {
+    let mut n = 0u64;
+    for (expected_seq, e) in (1i64..).zip(entries) {
         let h = entry_hash(&prev, e.seq, &e.at, &e.actor, &e.action, &e.target_kind, &e.target, e.before.as_ref(), e.after.as_ref());
         if e.seq != expected_seq || e.prev_hash != prev || e.hash != h {
             return Err(e.seq);
         }
         prev = h;
-        expected_seq += 1;
         n += 1;
     }
     Ok(n)

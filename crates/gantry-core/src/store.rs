@@ -97,7 +97,11 @@ pub struct StoredToken {
 
 impl std::fmt::Debug for StoredToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredToken").field("id", &self.id).field("kind", &self.kind).field("environment", &self.environment).finish_non_exhaustive()
+        f.debug_struct("StoredToken")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("environment", &self.environment)
+            .finish_non_exhaustive()
     }
 }
 

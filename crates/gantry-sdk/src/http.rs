@@ -118,7 +118,7 @@ fn backoff(attempt: u32, max: Duration) -> Duration {
     Duration::from_millis(ms.max(50))
 }
 
-pub(crate) fn start(shared: Arc<Shared>, b: Builder) {
+pub(crate) fn start(shared: &Arc<Shared>, b: &Builder) {
     let (Some(url), Some(token)) = (b.url.clone(), b.token.clone()) else { return };
     let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build().unwrap_or_default();
     let conn = Conn { http: http.clone(), url: url.clone(), token: token.clone(), environment: b.environment.clone() };

@@ -36,8 +36,8 @@ pub use gantry_api_types::StreamSnapshot;
 pub use gantry_engine::Context;
 use gantry_engine::{EvalInputs, FlagKind, Value};
 
-pub use state::{FlagChange, Source, Subscription};
 use state::Shared;
+pub use state::{FlagChange, Source, Subscription};
 
 /// SDK errors.
 #[derive(Debug, thiserror::Error)]
@@ -251,7 +251,7 @@ impl Builder {
         let shared = Arc::new(Shared::new(&self));
         let client = GantryClient { shared: shared.clone() };
         client.load_initial(&self)?;
-        http::start(shared, self);
+        http::start(&shared, &self);
         Ok(client)
     }
 }

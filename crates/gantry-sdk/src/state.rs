@@ -50,10 +50,15 @@ type Listener = Box<dyn Fn(&FlagChange) + Send + Sync>;
 
 /// Usage counts: a map behind `try_lock`, a bounded queue when the map is
 /// busy, and a drop counter when both are full. Evaluation never blocks.
+/// Per flag: (yes, no, count per variant).
+pub(crate) type Counts = BTreeMap<String, (u64, u64, BTreeMap<String, u64>)>;
+/// One queued evaluation: flag, enabled, variant.
+type Queued = (Arc<str>, bool, Option<Box<str>>);
+
 pub(crate) struct Metrics {
-    counts: Mutex<BTreeMap<String, (u64, u64, BTreeMap<String, u64>)>>,
-    tx: SyncSender<(Arc<str>, bool, Option<Box<str>>)>,
-    rx: Mutex<Receiver<(Arc<str>, bool, Option<Box<str>>)>>,
+    counts: Mutex<Counts>,
+    tx: SyncSender<Queued>,
+    rx: Mutex<Receiver<Queued>>,
     dropped: AtomicU64,
 }
 

@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use gantry_api_types::{
-    AuditEntryResponse, AuditVerification, CreateTokenRequest, CreatedToken, Environment, ErrorCode, ExportDocument, FlagResponse, FlagUsage,
-    ImportSummary, Page, Project, SegmentResponse, TokenInfo, TokenKind,
+    AuditEntryResponse, AuditVerification, CreateTokenRequest, CreatedToken, Environment, ErrorCode, ExportDocument, FlagResponse,
+    FlagUsage, ImportSummary, Page, Project, SegmentResponse, TokenInfo, TokenKind,
 };
 use gantry_core::clock::rfc3339;
 use gantry_core::{validate, AuditDraft, Expect, Mutation, Store, StoredFlag, StoredToken};
@@ -24,7 +24,7 @@ use crate::state::{AppState, Change, Views};
 /// Routes of the admin API.
 pub fn router<St: Store>() -> Router<AppState<St>> {
     Router::new()
-        .route("/api/v1/projects", get(list_projects::<St>))
+        .route("/api/v1/projects", get(list_projects))
         .route("/api/v1/environments", get(list_environments::<St>).post(create_environment::<St>))
         .route("/api/v1/environments/{name}", get(get_environment::<St>).put(update_environment::<St>).delete(delete_environment::<St>))
         .route("/api/v1/flags", get(list_flags::<St>).post(create_flag::<St>))
@@ -47,7 +47,14 @@ pub fn router<St: Store>() -> Router<AppState<St>> {
 
 // === helpers ===
 
-fn audit(p: &Principal, action: &str, kind: &str, target: &str, before: Option<serde_json::Value>, after: Option<serde_json::Value>) -> AuditDraft {
+fn audit(
+    p: &Principal,
+    action: &str,
+    kind: &str,
+    target: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> AuditDraft {
     AuditDraft { actor: p.actor(), action: action.into(), target_kind: kind.into(), target: target.into(), before, after }
 }
 
@@ -63,7 +70,9 @@ fn if_match(headers: &HeaderMap) -> Result<Expect, ApiError> {
         return Ok(Expect::Exists);
     }
     let s = s.strip_prefix("W/").unwrap_or(s).trim_matches('"');
-    s.parse::<i64>().map(Expect::Version).map_err(|_| ApiError::new(ErrorCode::InvalidHeader, "If-Match must be an ETag from a GET of this object"))
+    s.parse::<i64>()
+        .map(Expect::Version)
+        .map_err(|_| ApiError::new(ErrorCode::InvalidHeader, "If-Match must be an ETag from a GET of this object"))
 }
 
 fn etag(version: i64) -> HeaderValue {
@@ -104,7 +113,7 @@ fn committed<T>(r: Result<T, gantry_core::StoreError>) -> Result<T, ApiError> {
 // === projects and environments ===
 
 /// Lists projects (one default project).
-async fn list_projects<St: Store>(p: Principal) -> ApiResult<Json<Vec<Project>>> {
+async fn list_projects(p: Principal) -> ApiResult<Json<Vec<Project>>> {
     p.require_admin()?;
     Ok(Json(vec![Project { id: "default".into(), name: "Default".into() }]))
 }
@@ -142,7 +151,11 @@ async fn create_environment<St: Store>(State(app): State<AppState<St>>, p: Princ
         })
         .await?;
     let c = committed(r)?;
-    Ok(with_etag(StatusCode::CREATED, c.versions[0], app.views().environments.iter().find(|e| e.environment.name == name).map(|e| &e.environment)))
+    Ok(with_etag(
+        StatusCode::CREATED,
+        c.versions[0],
+        app.views().environments.iter().find(|e| e.environment.name == name).map(|e| &e.environment),
+    ))
 }
 
 /// Replaces an environment's settings.
@@ -177,7 +190,12 @@ fn validate_invalid(field: &str, message: &str) -> validate::Invalid {
 }
 
 /// Deletes an environment (its configuration stays in flags until they are saved again).
-async fn delete_environment<St: Store>(State(app): State<AppState<St>>, p: Principal, Path(name): Path<String>, headers: HeaderMap) -> ApiResult<StatusCode> {
+async fn delete_environment<St: Store>(
+    State(app): State<AppState<St>>,
+    p: Principal,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
     p.require_admin()?;
     let expect = if_match(&headers)?;
     let r = app
@@ -234,7 +252,9 @@ async fn list_flags<St: Store>(
         .flags
         .values()
         .filter(|f| {
-            needle.as_deref().is_none_or(|n| f.flag.key.to_lowercase().contains(n) || f.flag.description.as_deref().is_some_and(|d| d.to_lowercase().contains(n)))
+            needle.as_deref().is_none_or(|n| {
+                f.flag.key.to_lowercase().contains(n) || f.flag.description.as_deref().is_some_and(|d| d.to_lowercase().contains(n))
+            })
         })
         .filter(|f| q.tag.as_deref().is_none_or(|t| f.flag.tags.iter().any(|x| x == t)))
         .collect();
@@ -274,7 +294,14 @@ async fn create_flag<St: Store>(State(app): State<AppState<St>>, p: Principal, J
     Ok(with_etag(StatusCode::CREATED, f.version, flag_response(f)))
 }
 
-async fn write_flag<St: Store>(app: &AppState<St>, p: &Principal, key: &str, expect: Expect, action: &str, edit: impl FnOnce(Option<&Flag>) -> Result<Flag, ApiError>) -> ApiResult<Response> {
+async fn write_flag<St: Store>(
+    app: &AppState<St>,
+    p: &Principal,
+    key: &str,
+    expect: Expect,
+    action: &str,
+    edit: impl FnOnce(Option<&Flag>) -> Result<Flag, ApiError>,
+) -> ApiResult<Response> {
     let r = app
         .write(|v| {
             let before = v.flags.get(key).map(|f| &f.flag);
@@ -303,7 +330,13 @@ async fn write_flag<St: Store>(app: &AppState<St>, p: &Principal, key: &str, exp
 }
 
 /// Replaces a flag. `If-Match` makes it conditional (412 when stale).
-async fn update_flag<St: Store>(State(app): State<AppState<St>>, p: Principal, Path(key): Path<String>, headers: HeaderMap, Json(flag): Json<Flag>) -> ApiResult<Response> {
+async fn update_flag<St: Store>(
+    State(app): State<AppState<St>>,
+    p: Principal,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    Json(flag): Json<Flag>,
+) -> ApiResult<Response> {
     p.require_admin()?;
     if flag.key != key {
         return Err(ApiError::validation(vec![validate_invalid("key", "must equal the key in the path (keys cannot be renamed)")]));
@@ -345,23 +378,44 @@ async fn switch<St: Store>(app: AppState<St>, p: Principal, key: String, env: St
 }
 
 /// Turns a flag on in an environment.
-async fn switch_on<St: Store>(State(app): State<AppState<St>>, p: Principal, Path((key, env)): Path<(String, String)>, headers: HeaderMap) -> ApiResult<Response> {
+async fn switch_on<St: Store>(
+    State(app): State<AppState<St>>,
+    p: Principal,
+    Path((key, env)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     switch(app, p, key, env, headers, true).await
 }
 
 /// Turns a flag off in an environment (the kill switch).
-async fn switch_off<St: Store>(State(app): State<AppState<St>>, p: Principal, Path((key, env)): Path<(String, String)>, headers: HeaderMap) -> ApiResult<Response> {
+async fn switch_off<St: Store>(
+    State(app): State<AppState<St>>,
+    p: Principal,
+    Path((key, env)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     switch(app, p, key, env, headers, false).await
 }
 
 /// Deletes a flag. Flags that others require as a prerequisite cannot be deleted.
-async fn delete_flag<St: Store>(State(app): State<AppState<St>>, p: Principal, Path(key): Path<String>, headers: HeaderMap) -> ApiResult<StatusCode> {
+async fn delete_flag<St: Store>(
+    State(app): State<AppState<St>>,
+    p: Principal,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
     p.require_admin()?;
     let expect = if_match(&headers)?;
     let r = app
         .write(|v| {
-            let before = v.flags.get(&key).map(|f| f.flag.clone()).ok_or_else(|| ApiError::new(ErrorCode::FlagNotFound, format!("flag `{key}` not found")))?;
-            if let Some(child) = v.flags.values().find(|f| f.flag.environments.values().any(|e| e.prerequisites.iter().any(|p| p.flag == key))) {
+            let before = v
+                .flags
+                .get(&key)
+                .map(|f| f.flag.clone())
+                .ok_or_else(|| ApiError::new(ErrorCode::FlagNotFound, format!("flag `{key}` not found")))?;
+            if let Some(child) =
+                v.flags.values().find(|f| f.flag.environments.values().any(|e| e.prerequisites.iter().any(|p| p.flag == key)))
+            {
                 return Err(ApiError::new(ErrorCode::InUse, format!("flag `{}` has `{key}` as a prerequisite", child.flag.key)));
             }
             Ok((
@@ -417,7 +471,13 @@ async fn create_segment<St: Store>(State(app): State<AppState<St>>, p: Principal
 }
 
 /// Replaces a segment.
-async fn update_segment<St: Store>(State(app): State<AppState<St>>, p: Principal, Path(id): Path<String>, headers: HeaderMap, Json(seg): Json<Segment>) -> ApiResult<Response> {
+async fn update_segment<St: Store>(
+    State(app): State<AppState<St>>,
+    p: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(seg): Json<Segment>,
+) -> ApiResult<Response> {
     p.require_admin()?;
     let id = parse_segment_id(&id)?;
     if seg.id != id {
@@ -443,14 +503,25 @@ async fn update_segment<St: Store>(State(app): State<AppState<St>>, p: Principal
 }
 
 /// Deletes a segment that no flag uses.
-async fn delete_segment<St: Store>(State(app): State<AppState<St>>, p: Principal, Path(id): Path<String>, headers: HeaderMap) -> ApiResult<StatusCode> {
+async fn delete_segment<St: Store>(
+    State(app): State<AppState<St>>,
+    p: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
     p.require_admin()?;
     let id = parse_segment_id(&id)?;
     let expect = if_match(&headers)?;
     let r = app
         .write(|v| {
-            let before = v.segments.get(&id).map(|s| s.segment.clone()).ok_or_else(|| ApiError::new(ErrorCode::SegmentNotFound, format!("segment `{id}` not found")))?;
-            if let Some(user) = v.flags.values().find(|f| f.flag.environments.values().any(|e| e.rules.iter().any(|r| r.segments.contains(&id)))) {
+            let before = v
+                .segments
+                .get(&id)
+                .map(|s| s.segment.clone())
+                .ok_or_else(|| ApiError::new(ErrorCode::SegmentNotFound, format!("segment `{id}` not found")))?;
+            if let Some(user) =
+                v.flags.values().find(|f| f.flag.environments.values().any(|e| e.rules.iter().any(|r| r.segments.contains(&id))))
+            {
                 return Err(ApiError::new(ErrorCode::InUse, format!("flag `{}` uses segment {id}", user.flag.key)));
             }
             Ok((
@@ -486,13 +557,21 @@ async fn list_tokens<St: Store>(State(app): State<AppState<St>>, p: Principal) -
 }
 
 /// Builds a new token record and its secret, validating the request.
-pub fn new_token(req: &CreateTokenRequest, environments: &[String], now: chrono::DateTime<chrono::Utc>) -> Result<(StoredToken, String), ApiError> {
+pub fn new_token(
+    req: &CreateTokenRequest,
+    environments: &[String],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(StoredToken, String), ApiError> {
     match (req.kind, &req.environment) {
-        (TokenKind::Admin, Some(_)) => return Err(ApiError::validation(vec![validate_invalid("environment", "admin tokens are not scoped to an environment")])),
+        (TokenKind::Admin, Some(_)) => {
+            return Err(ApiError::validation(vec![validate_invalid("environment", "admin tokens are not scoped to an environment")]))
+        }
         (TokenKind::Server | TokenKind::Client, None) => {
             return Err(ApiError::validation(vec![validate_invalid("environment", "server and client tokens need an environment")]))
         }
-        (_, Some(e)) if !environments.contains(e) => return Err(ApiError::new(ErrorCode::EnvironmentNotFound, format!("environment `{e}` not found"))),
+        (_, Some(e)) if !environments.contains(e) => {
+            return Err(ApiError::new(ErrorCode::EnvironmentNotFound, format!("environment `{e}` not found")))
+        }
         _ => {}
     }
     let expires_at = match &req.expires_at {
@@ -519,7 +598,11 @@ pub fn new_token(req: &CreateTokenRequest, environments: &[String], now: chrono:
 }
 
 /// Creates a token; the secret is in this response only.
-async fn create_token<St: Store>(State(app): State<AppState<St>>, p: Principal, Json(req): Json<CreateTokenRequest>) -> ApiResult<Response> {
+async fn create_token<St: Store>(
+    State(app): State<AppState<St>>,
+    p: Principal,
+    Json(req): Json<CreateTokenRequest>,
+) -> ApiResult<Response> {
     p.require_admin()?;
     let now = app.clock.now();
     let mut out = None;
@@ -544,7 +627,11 @@ async fn revoke_token<St: Store>(State(app): State<AppState<St>>, p: Principal, 
     let r = app
         .write(|v| {
             let t = v.tokens.get(&id).ok_or_else(|| ApiError::new(ErrorCode::TokenNotFound, format!("token `{id}` not found")))?;
-            Ok::<_, ApiError>((vec![Mutation::RevokeToken { id: id.clone() }], vec![audit(&p, "token.revoke", "token", &id, json_of(&token_info(t)), None)], vec![]))
+            Ok::<_, ApiError>((
+                vec![Mutation::RevokeToken { id: id.clone() }],
+                vec![audit(&p, "token.revoke", "token", &id, json_of(&token_info(t)), None)],
+                vec![],
+            ))
         })
         .await?;
     committed(r)?;
@@ -622,7 +709,11 @@ async fn export_state<St: Store>(State(app): State<AppState<St>>, p: Principal) 
 
 /// Imports an export document: creates missing environments, upserts
 /// segments and flags. All or nothing.
-async fn import_state<St: Store>(State(app): State<AppState<St>>, p: Principal, Json(doc): Json<ExportDocument>) -> ApiResult<Json<ImportSummary>> {
+async fn import_state<St: Store>(
+    State(app): State<AppState<St>>,
+    p: Principal,
+    Json(doc): Json<ExportDocument>,
+) -> ApiResult<Json<ImportSummary>> {
     p.require_admin()?;
     if doc.format != 1 {
         return Err(ApiError::validation(vec![validate_invalid("format", "only format 1 is supported")]));
@@ -652,13 +743,22 @@ async fn import_state<St: Store>(State(app): State<AppState<St>>, p: Principal, 
                 segments.retain(|x| x.id != s.id);
                 segments.push(s.clone());
                 mutations.push(Mutation::PutSegment { segment: s.clone(), expect: Expect::Any });
-                audits.push(audit(&p, "segment.import", "segment", &s.id.to_string(), v.segments.get(&s.id).and_then(|x| json_of(&x.segment)), json_of(s)));
+                audits.push(audit(
+                    &p,
+                    "segment.import",
+                    "segment",
+                    &s.id.to_string(),
+                    v.segments.get(&s.id).and_then(|x| json_of(&x.segment)),
+                    json_of(s),
+                ));
                 summary.segments += 1;
             }
             for f in &doc.flags {
                 let problems = validate::flag(f, &envs, &segments);
                 if !problems.is_empty() {
-                    return Err(ApiError::validation(problems.into_iter().map(|i| validate_invalid(&format!("flags.{}.{}", f.key, i.field), &i.message)).collect()));
+                    return Err(ApiError::validation(
+                        problems.into_iter().map(|i| validate_invalid(&format!("flags.{}.{}", f.key, i.field), &i.message)).collect(),
+                    ));
                 }
                 let before = v.flags.get(&f.key).map(|x| &x.flag);
                 if before.is_some() {
@@ -738,7 +838,14 @@ async fn import_unleash<St: Store>(
             let mut audits = Vec::new();
             for s in &segments {
                 mutations.push(Mutation::PutSegment { segment: s.clone(), expect: Expect::Any });
-                audits.push(audit(&p, "segment.import", "segment", &s.id.to_string(), v.segments.get(&s.id).and_then(|x| json_of(&x.segment)), json_of(s)));
+                audits.push(audit(
+                    &p,
+                    "segment.import",
+                    "segment",
+                    &s.id.to_string(),
+                    v.segments.get(&s.id).and_then(|x| json_of(&x.segment)),
+                    json_of(s),
+                ));
                 summary.segments += 1;
             }
             let env_list = env_names(v);
@@ -773,10 +880,15 @@ async fn import_unleash<St: Store>(
 
 fn usage_rows<St: Store>(app: &AppState<St>, stored: Vec<gantry_core::UsageRow>) -> Vec<FlagUsage> {
     // Stored rows plus what is counted but not yet flushed.
-    let mut map: std::collections::BTreeMap<(String, String), gantry_core::UsageRow> = stored.into_iter().map(|r| ((r.flag.clone(), r.environment.clone()), r)).collect();
+    let mut map: std::collections::BTreeMap<(String, String), gantry_core::UsageRow> =
+        stored.into_iter().map(|r| ((r.flag.clone(), r.environment.clone()), r)).collect();
     let pending: Vec<gantry_core::UsageRow> = app.usage.lock().unwrap_or_else(|p| p.into_inner()).pending_rows();
     for r in pending {
-        let e = map.entry((r.flag.clone(), r.environment.clone())).or_insert_with(|| gantry_core::UsageRow { flag: r.flag.clone(), environment: r.environment.clone(), ..Default::default() });
+        let e = map.entry((r.flag.clone(), r.environment.clone())).or_insert_with(|| gantry_core::UsageRow {
+            flag: r.flag.clone(),
+            environment: r.environment.clone(),
+            ..Default::default()
+        });
         e.yes += r.yes;
         e.no += r.no;
         e.last_evaluated_ms = e.last_evaluated_ms.max(r.last_evaluated_ms);
@@ -788,7 +900,9 @@ fn usage_rows<St: Store>(app: &AppState<St>, stored: Vec<gantry_core::UsageRow>)
         .map(|r| FlagUsage {
             flag: r.flag,
             environment: r.environment,
-            last_evaluated_at: chrono::DateTime::from_timestamp_millis(r.last_evaluated_ms).filter(|_| r.last_evaluated_ms > 0).map(rfc3339),
+            last_evaluated_at: chrono::DateTime::from_timestamp_millis(r.last_evaluated_ms)
+                .filter(|_| r.last_evaluated_ms > 0)
+                .map(rfc3339),
             yes: r.yes,
             no: r.no,
             variants: r.variants,
@@ -804,7 +918,11 @@ async fn list_usage<St: Store>(State(app): State<AppState<St>>, p: Principal) ->
 }
 
 /// Usage of one flag, per environment.
-async fn get_flag_usage<St: Store>(State(app): State<AppState<St>>, p: Principal, Path(key): Path<String>) -> ApiResult<Json<Vec<FlagUsage>>> {
+async fn get_flag_usage<St: Store>(
+    State(app): State<AppState<St>>,
+    p: Principal,
+    Path(key): Path<String>,
+) -> ApiResult<Json<Vec<FlagUsage>>> {
     p.require_admin()?;
     if !app.views().flags.contains_key(&key) {
         return Err(ApiError::new(ErrorCode::FlagNotFound, format!("flag `{key}` not found")));

@@ -63,10 +63,12 @@ fn strong_etag(body: &[u8]) -> String {
 }
 
 fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
-    headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| {
-        let t = t.trim();
-        t == etag || t.strip_prefix("W/") == Some(etag) || t == "*"
-    }))
+    headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(',').any(|t| {
+            let t = t.trim();
+            t == etag || t.strip_prefix("W/") == Some(etag) || t == "*"
+        })
+    })
 }
 
 /// 304 with the current ETag (RFC 9110 §15.4.5: a 304 carries the ETag a 200 would have).
@@ -166,18 +168,30 @@ fn ofrep_object(key: &str, ev: &Evaluation<'_>) -> serde_json::Value {
 }
 
 /// OFREP single-flag evaluation.
-async fn ofrep_single<St: Store>(State(app): State<AppState<St>>, p: Principal, Path(key): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn ofrep_single<St: Store>(
+    State(app): State<AppState<St>>,
+    p: Principal,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let view = match view(&app, &p, &headers) {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
     let body = match body_object(&body) {
         Ok(b) => b,
-        Err(msg) => return (StatusCode::BAD_REQUEST, axum::Json(json!({"key": key, "errorCode": "PARSE_ERROR", "errorDetails": msg}))).into_response(),
+        Err(msg) => {
+            return (StatusCode::BAD_REQUEST, axum::Json(json!({"key": key, "errorCode": "PARSE_ERROR", "errorDetails": msg})))
+                .into_response()
+        }
     };
     let ctx = match ofrep_context(&body, &view.name) {
         Ok(c) => c,
-        Err(msg) => return (StatusCode::BAD_REQUEST, axum::Json(json!({"key": key, "errorCode": "INVALID_CONTEXT", "errorDetails": msg}))).into_response(),
+        Err(msg) => {
+            return (StatusCode::BAD_REQUEST, axum::Json(json!({"key": key, "errorCode": "INVALID_CONTEXT", "errorDetails": msg})))
+                .into_response()
+        }
     };
     let ev = view.plan.evaluate(&key, &ctx, inputs(&app));
     count(&app, &view.name, [&ev]);
@@ -202,7 +216,9 @@ async fn ofrep_bulk<St: Store>(State(app): State<AppState<St>>, p: Principal, he
     };
     let ctx = match body_object(&body).and_then(|b| ofrep_context(&b, &view.name)) {
         Ok(c) => c,
-        Err(msg) => return (StatusCode::BAD_REQUEST, axum::Json(json!({"errorCode": "INVALID_CONTEXT", "errorDetails": msg}))).into_response(),
+        Err(msg) => {
+            return (StatusCode::BAD_REQUEST, axum::Json(json!({"errorCode": "INVALID_CONTEXT", "errorDetails": msg}))).into_response()
+        }
     };
     let inputs = inputs(&app);
     let mut evals = Vec::with_capacity(view.plan.len());
@@ -235,22 +251,31 @@ fn require_server(p: &Principal) -> ApiResult<()> {
 fn wants_inline_segments(headers: &HeaderMap) -> ApiResult<bool> {
     let Some(v) = headers.get("unleash-client-spec") else { return Ok(true) };
     let s = v.to_str().map_err(|_| ApiError::new(ErrorCode::InvalidHeader, "Unleash-Client-Spec is not text"))?.trim();
-    let parts: Vec<u64> = s.split('.').take(3).map(|x| x.split(['-', '+']).next().unwrap_or("").parse::<u64>()).collect::<Result<_, _>>().map_err(|_| {
-        ApiError::new(ErrorCode::InvalidHeader, "Unleash-Client-Spec must be a semantic version")
-    })?;
+    let parts: Vec<u64> = s
+        .split('.')
+        .take(3)
+        .map(|x| x.split(['-', '+']).next().unwrap_or("").parse::<u64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| ApiError::new(ErrorCode::InvalidHeader, "Unleash-Client-Spec must be a semantic version"))?;
     let (major, minor) = (parts.first().copied().unwrap_or(0), parts.get(1).copied().unwrap_or(0));
     Ok((major, minor) < (4, 2))
 }
 
 /// `GET /api/client/features`: the environment's configuration for server SDKs.
-async fn client_features<St: Store>(State(app): State<AppState<St>>, p: Principal, headers: HeaderMap, RawQuery(query): RawQuery) -> ApiResult<Response> {
+async fn client_features<St: Store>(
+    State(app): State<AppState<St>>,
+    p: Principal,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
     require_server(&p)?;
     let view = view(&app, &p, &headers)?;
     let body = view.unleash_body(wants_inline_segments(&headers)?);
     let name_prefix = query.as_deref().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("namePrefix="))).map(percent_decode);
     if let Some(prefix) = name_prefix {
         // Filtered responses are rendered per request.
-        let mut doc: gantry_engine::unleash::ClientFeatures = serde_json::from_str(&body.json).map_err(|_| ApiError::new(ErrorCode::Internal, "render failed"))?;
+        let mut doc: gantry_engine::unleash::ClientFeatures =
+            serde_json::from_str(&body.json).map_err(|_| ApiError::new(ErrorCode::Internal, "render failed"))?;
         doc.features.retain(|f| f.name.starts_with(&prefix));
         let bytes = serde_json::to_vec(&doc).unwrap_or_default();
         let etag = strong_etag(&bytes);
@@ -266,7 +291,12 @@ async fn client_features<St: Store>(State(app): State<AppState<St>>, p: Principa
 }
 
 /// `GET /api/client/features/{name}`: one toggle.
-async fn client_feature<St: Store>(State(app): State<AppState<St>>, p: Principal, headers: HeaderMap, Path(name): Path<String>) -> ApiResult<Response> {
+async fn client_feature<St: Store>(
+    State(app): State<AppState<St>>,
+    p: Principal,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
     require_server(&p)?;
     let view = view(&app, &p, &headers)?;
     let views = app.views();
@@ -275,13 +305,23 @@ async fn client_feature<St: Store>(State(app): State<AppState<St>>, p: Principal
 }
 
 /// `POST /api/client/register`: server SDKs only, like the rest of `/api/client`.
-async fn server_register<St: Store>(State(app): State<AppState<St>>, p: Principal, headers: HeaderMap, body: Bytes) -> ApiResult<StatusCode> {
+async fn server_register<St: Store>(
+    State(app): State<AppState<St>>,
+    p: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
     require_server(&p)?;
     client_register(State(app), p, headers, body).await
 }
 
 /// `POST /api/frontend/client/register` (and, after its check, the client API's): accepted.
-async fn client_register<St: Store>(State(app): State<AppState<St>>, p: Principal, headers: HeaderMap, body: Bytes) -> ApiResult<StatusCode> {
+async fn client_register<St: Store>(
+    State(app): State<AppState<St>>,
+    p: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
     let _ = view(&app, &p, &headers)?;
     let v = body_object(&body).map_err(|m| ApiError::new(ErrorCode::InvalidJson, m))?;
     if v.get("appName").and_then(|a| a.as_str()).is_none() {
@@ -324,14 +364,24 @@ fn ingest_metrics<St: Store>(app: &AppState<St>, env: &str, body: &Bytes) -> Api
 }
 
 /// `POST /api/client/metrics`: SDK usage counts feed the stale-flag signal.
-async fn client_metrics<St: Store>(State(app): State<AppState<St>>, p: Principal, headers: HeaderMap, body: Bytes) -> ApiResult<StatusCode> {
+async fn client_metrics<St: Store>(
+    State(app): State<AppState<St>>,
+    p: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
     require_server(&p)?;
     let view = view(&app, &p, &headers)?;
     ingest_metrics(&app, &view.name, &body)
 }
 
 /// `POST /api/frontend/client/metrics`.
-async fn frontend_metrics<St: Store>(State(app): State<AppState<St>>, p: Principal, headers: HeaderMap, body: Bytes) -> ApiResult<StatusCode> {
+async fn frontend_metrics<St: Store>(
+    State(app): State<AppState<St>>,
+    p: Principal,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
     let view = view(&app, &p, &headers)?;
     ingest_metrics(&app, &view.name, &body)
 }
@@ -345,15 +395,13 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
+            b'%' if i + 2 < b.len() => match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                Ok(v) => {
+                    out.push(v);
+                    i += 2;
                 }
-            }
+                Err(_) => out.push(b'%'),
+            },
             c => out.push(c),
         }
         i += 1;
@@ -479,7 +527,14 @@ fn frontend_response<St: Store>(app: &AppState<St>, view: &EnvView, ctx: &Contex
     r
 }
 
-async fn frontend<St: Store>(app: AppState<St>, p: Principal, headers: HeaderMap, mut ctx: Context, addr: Option<SocketAddr>, all: bool) -> ApiResult<Response> {
+async fn frontend<St: Store>(
+    app: AppState<St>,
+    p: Principal,
+    headers: HeaderMap,
+    mut ctx: Context,
+    addr: Option<SocketAddr>,
+    all: bool,
+) -> ApiResult<Response> {
     let view = view(&app, &p, &headers)?;
     enrich(&mut ctx, &view.name, addr.filter(|_| app.config.enrich_remote_address));
     Ok(frontend_response(&app, &view, &ctx, &headers, all))
@@ -497,7 +552,13 @@ async fn frontend_get<St: Store>(
 }
 
 /// `POST /api/frontend`: enabled flags for the context in the body.
-async fn frontend_post<St: Store>(State(app): State<AppState<St>>, p: Principal, headers: HeaderMap, ClientAddr(addr): ClientAddr, body: Bytes) -> ApiResult<Response> {
+async fn frontend_post<St: Store>(
+    State(app): State<AppState<St>>,
+    p: Principal,
+    headers: HeaderMap,
+    ClientAddr(addr): ClientAddr,
+    body: Bytes,
+) -> ApiResult<Response> {
     let ctx = context_from_body(&body)?;
     frontend(app, p, headers, ctx, addr, false).await
 }
@@ -514,7 +575,13 @@ async fn frontend_all_get<St: Store>(
 }
 
 /// `POST /api/frontend/all`.
-async fn frontend_all_post<St: Store>(State(app): State<AppState<St>>, p: Principal, headers: HeaderMap, ClientAddr(addr): ClientAddr, body: Bytes) -> ApiResult<Response> {
+async fn frontend_all_post<St: Store>(
+    State(app): State<AppState<St>>,
+    p: Principal,
+    headers: HeaderMap,
+    ClientAddr(addr): ClientAddr,
+    body: Bytes,
+) -> ApiResult<Response> {
     let ctx = context_from_body(&body)?;
     frontend(app, p, headers, ctx, addr, true).await
 }

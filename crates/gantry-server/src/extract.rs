@@ -23,14 +23,14 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(Json(v)),
-            Err(rej) => Err(json_rejection(rej)),
+            Err(rej) => Err(json_rejection(&rej)),
         }
     }
 }
 
 /// Maps axum's JSON rejections to our codes.
-pub fn json_rejection(rej: JsonRejection) -> ApiError {
-    let code = match &rej {
+pub fn json_rejection(rej: &JsonRejection) -> ApiError {
+    let code = match rej {
         JsonRejection::JsonDataError(_) => ErrorCode::ValidationFailed,
         JsonRejection::JsonSyntaxError(_) => ErrorCode::InvalidJson,
         JsonRejection::MissingJsonContentType(_) => ErrorCode::UnsupportedMediaType,
@@ -81,7 +81,10 @@ impl Principal {
                 _ => Ok(e.clone()),
             },
             (None, TokenKind::Admin) => parts_env.map(str::to_owned).ok_or_else(|| {
-                ApiError::new(ErrorCode::InvalidHeader, "admin tokens name the environment to evaluate in with the Gantry-Environment header")
+                ApiError::new(
+                    ErrorCode::InvalidHeader,
+                    "admin tokens name the environment to evaluate in with the Gantry-Environment header",
+                )
             }),
             (None, _) => Err(ApiError::forbidden("token has no environment")),
         }

@@ -108,7 +108,12 @@ async fn envelope_plain_413(res: Response) -> Response {
 
 /// The whole application router.
 pub fn router<St: Store>(state: AppState<St>) -> Router {
-    let cors = CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any).expose_headers([header::ETAG]).max_age(Duration::from_secs(86_400));
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods(Any)
+        .allow_headers(Any)
+        .expose_headers([header::ETAG])
+        .max_age(Duration::from_secs(86_400));
     let limit = state.config.max_body_bytes;
     Router::new()
         .merge(admin::router::<St>())
@@ -117,18 +122,27 @@ pub fn router<St: Store>(state: AppState<St>) -> Router {
         .merge(ops::router::<St>())
         .route("/api/openapi.json", axum::routing::get(openapi::get_openapi))
         .fallback(ops::not_found)
-        .method_not_allowed_fallback(|| async { error::ApiError::new(gantry_api_types::ErrorCode::MethodNotAllowed, "method not allowed on this route") })
+        .method_not_allowed_fallback(|| async {
+            error::ApiError::new(gantry_api_types::ErrorCode::MethodNotAllowed, "method not allowed on this route")
+        })
         .layer(middleware::map_response(envelope_plain_413))
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), observe::<St>))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::SERVICE_UNAVAILABLE, state.config.request_timeout))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            state.config.request_timeout,
+        ))
         .layer(cors)
         .with_state(state)
 }
 
 /// Serves until `shutdown` resolves, then ends streams, drains requests and
 /// flushes usage counters. The one entry point for `main` and tests.
-pub async fn serve<St: Store>(state: AppState<St>, listener: tokio::net::TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve<St: Store>(
+    state: AppState<St>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let flusher = {
         let app = state.clone();
         tokio::spawn(async move {

@@ -42,7 +42,9 @@ impl Metrics {
         use std::fmt::Write;
         let mut s = String::new();
         let esc = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-        s.push_str("# HELP gantry_http_requests_total HTTP requests by route, method and status.\n# TYPE gantry_http_requests_total counter\n");
+        s.push_str(
+            "# HELP gantry_http_requests_total HTTP requests by route, method and status.\n# TYPE gantry_http_requests_total counter\n",
+        );
         for ((route, method, status), n) in self.requests.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let _ = writeln!(s, "gantry_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {n}", esc(route));
         }

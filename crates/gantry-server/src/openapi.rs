@@ -35,7 +35,14 @@ pub struct RouteDoc {
     pub ok: u16,
 }
 
-const fn r(method: &'static str, path: &'static str, summary: &'static str, access: Access, body: Option<&'static str>, ok: u16) -> RouteDoc {
+const fn r(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    access: Access,
+    body: Option<&'static str>,
+    ok: u16,
+) -> RouteDoc {
     RouteDoc { method, path, summary, access, body, ok }
 }
 
@@ -52,7 +59,14 @@ pub const ROUTES: &[RouteDoc] = &[
     r("get", "/api/v1/flags/{key}", "Read a flag (ETag)", Access::Admin, None, 200),
     r("put", "/api/v1/flags/{key}", "Replace a flag (If-Match)", Access::Admin, Some("Flag"), 200),
     r("delete", "/api/v1/flags/{key}", "Delete a flag (If-Match)", Access::Admin, None, 204),
-    r("put", "/api/v1/flags/{key}/environments/{env}", "Replace a flag's configuration in one environment", Access::Admin, Some("EnvironmentConfig"), 200),
+    r(
+        "put",
+        "/api/v1/flags/{key}/environments/{env}",
+        "Replace a flag's configuration in one environment",
+        Access::Admin,
+        Some("EnvironmentConfig"),
+        200,
+    ),
     r("post", "/api/v1/flags/{key}/environments/{env}/on", "Switch a flag on in one environment", Access::Admin, None, 200),
     r("post", "/api/v1/flags/{key}/environments/{env}/off", "Switch a flag off in one environment (kill switch)", Access::Admin, None, 200),
     r("get", "/api/v1/flags/{key}/usage", "Usage of a flag per environment (stale-flag signal)", Access::Admin, None, 200),
@@ -68,7 +82,14 @@ pub const ROUTES: &[RouteDoc] = &[
     r("get", "/api/v1/audit/verify", "Verify the audit hash chain", Access::Admin, None, 200),
     r("get", "/api/v1/export", "Export environments, flags and segments", Access::Admin, None, 200),
     r("post", "/api/v1/import", "Import an export document", Access::Admin, Some("ExportDocument"), 200),
-    r("post", "/api/v1/import/unleash", "Import an Unleash client-features document into an environment", Access::Admin, Some("UnleashClientFeatures"), 200),
+    r(
+        "post",
+        "/api/v1/import/unleash",
+        "Import an Unleash client-features document into an environment",
+        Access::Admin,
+        Some("UnleashClientFeatures"),
+        200,
+    ),
     r("get", "/api/v1/usage", "Usage of every flag", Access::Admin, None, 200),
     r("get", "/api/v1/config", "The environment's configuration for SDKs (ETag, 304)", Access::Server, None, 200),
     r("get", "/api/v1/stream", "Server-sent events: snapshot, then changes", Access::Server, None, 200),
@@ -93,8 +114,7 @@ pub const ROUTES: &[RouteDoc] = &[
 ];
 
 fn error_codes() -> Value {
-    let rows: Vec<Value> =
-        gantry_api_types::ErrorCode::ALL.iter().map(|c| json!({"code": c.as_str(), "status": c.status()})).collect();
+    let rows: Vec<Value> = gantry_api_types::ErrorCode::ALL.iter().map(|c| json!({"code": c.as_str(), "status": c.status()})).collect();
     Value::Array(rows)
 }
 
@@ -128,7 +148,8 @@ pub fn document() -> Value {
             op["parameters"] = Value::Array(params);
         }
         if let Some(b) = route.body {
-            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{b}")}}}});
+            op["requestBody"] =
+                json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{b}")}}}});
         }
         entry[route.method] = op;
     }

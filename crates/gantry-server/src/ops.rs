@@ -1,6 +1,6 @@
 //! Operations endpoints: `/health`, `/ready`, `/metrics`, and the JSON 404.
 
-use axum::extract::{State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;

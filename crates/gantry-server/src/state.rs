@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use gantry_api_types::{Environment, StreamEvent, StreamSnapshot, TokenKind};
-use gantry_core::{AuditDraft, Clock, Commit, Committed, Mutation, Snapshot, Store, StoreError, StoredFlag, StoredSegment, StoredToken, UsageRow};
+use gantry_core::{
+    AuditDraft, Clock, Commit, Committed, Mutation, Snapshot, Store, StoreError, StoredFlag, StoredSegment, StoredToken, UsageRow,
+};
 use gantry_engine::model::{Flag, Segment};
 use gantry_engine::unleash;
 use gantry_engine::{CompileOptions, FlagSet, Plan};
@@ -99,7 +101,10 @@ impl Views {
 
     /// All flags as a native set (every environment).
     pub fn flagset(&self) -> FlagSet {
-        FlagSet { flags: self.flags.values().map(|f| f.flag.clone()).collect(), segments: self.segments.values().map(|s| s.segment.clone()).collect() }
+        FlagSet {
+            flags: self.flags.values().map(|f| f.flag.clone()).collect(),
+            segments: self.segments.values().map(|s| s.segment.clone()).collect(),
+        }
     }
 }
 
@@ -308,7 +313,7 @@ impl<S: Store> AppState<S> {
         let env_admin_hash = config.admin_token.as_deref().map(gantry_core::token::hash);
         let (shutdown_tx, shutdown) = watch::channel(false);
         let (changes, _) = broadcast::channel(4096);
-        let views = build_views(snap, config.hostname.clone());
+        let views = build_views(snap, config.hostname.as_deref());
         Ok(AppState {
             inner: Arc::new(Inner {
                 store,
@@ -357,7 +362,7 @@ impl<S: Store> AppState<S> {
             Ok(s) => s,
             Err(e) => return Ok(Err(e)),
         };
-        let views = build_views(snap, self.config.hostname.clone());
+        let views = build_views(snap, self.config.hostname.as_deref());
         self.views.store(Arc::new(views));
         let published = Arc::new(Published { revision: committed.revision, changes });
         {
@@ -383,7 +388,7 @@ impl<S: Store> AppState<S> {
             return Ok(false);
         }
         let revision = snap.revision;
-        self.views.store(Arc::new(build_views(snap, self.config.hostname.clone())));
+        self.views.store(Arc::new(build_views(snap, self.config.hostname.as_deref())));
         let published = Arc::new(Published { revision, changes: vec![Change::Reset] });
         {
             let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());
@@ -459,14 +464,17 @@ fn etag_of(json: &str) -> String {
 }
 
 /// Compiles every environment's view from a snapshot.
-pub fn build_views(snap: Snapshot, hostname: Option<String>) -> Views {
+pub fn build_views(snap: Snapshot, hostname: Option<&str>) -> Views {
     let flags: BTreeMap<String, StoredFlag> = snap.flags.into_iter().map(|f| (f.flag.key.clone(), f)).collect();
     let segments: BTreeMap<u32, StoredSegment> = snap.segments.into_iter().map(|s| (s.segment.id, s)).collect();
-    let all = FlagSet { flags: flags.values().map(|f| f.flag.clone()).collect(), segments: segments.values().map(|s| s.segment.clone()).collect() };
+    let all = FlagSet {
+        flags: flags.values().map(|f| f.flag.clone()).collect(),
+        segments: segments.values().map(|s| s.segment.clone()).collect(),
+    };
     let mut envs = HashMap::new();
     for e in &snap.environments {
         let name = e.environment.name.clone();
-        let plan = Plan::compile(&all, &CompileOptions { environment: name.clone(), hostname: hostname.clone() });
+        let plan = Plan::compile(&all, &CompileOptions { environment: name.clone(), hostname: hostname.map(str::to_owned) });
         let flagset = FlagSet { flags: all.flags.iter().map(|f| flag_for_env(f, &name)).collect(), segments: all.segments.clone() };
         let view = EnvView {
             name: name.clone(),

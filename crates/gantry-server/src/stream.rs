@@ -186,7 +186,7 @@ async fn ofrep_events<St: Store>(State(app): State<AppState<St>>, p: Principal, 
     }
     let mut rx = app.changes.subscribe();
     let (tx, out) = mpsc::channel::<Result<Event, Infallible>>(16);
-    let task_app = app.clone();
+    let task_app = app;
     tokio::spawn(async move {
         let app = task_app;
         app.metrics.stream_clients.fetch_add(1, Ordering::Relaxed);

@@ -15,8 +15,8 @@ use gantry_api_types::{Environment, TokenKind};
 use gantry_core::audit;
 use gantry_core::clock::rfc3339;
 use gantry_core::{
-    AuditEntry, Commit, Committed, Expect, Mutation, Snapshot, Store, StoreError, StoredEnvironment, StoredFlag, StoredSegment, StoredToken,
-    UsageRow,
+    AuditEntry, Commit, Committed, Expect, Mutation, Snapshot, Store, StoreError, StoredEnvironment, StoredFlag, StoredSegment,
+    StoredToken, UsageRow,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
@@ -226,15 +226,21 @@ fn audit_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<AuditEntry, StoreError>
 impl Store for SqliteStore {
     async fn load(&self) -> Result<Snapshot, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(backend)?;
-        let revision: i64 = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'revision'").fetch_one(&mut *conn).await.map_err(backend)?;
+        let revision: i64 =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'revision'").fetch_one(&mut *conn).await.map_err(backend)?;
         let mut snap = Snapshot { revision, ..Default::default() };
         for r in sqlx::query("SELECT doc, version FROM environments").fetch_all(&mut *conn).await.map_err(backend)? {
             let doc: String = r.try_get("doc").map_err(backend)?;
             let environment: Environment = serde_json::from_str(&doc).map_err(backend)?;
             snap.environments.push(StoredEnvironment { environment, version: r.try_get("version").map_err(backend)? });
         }
-        snap.environments.sort_by(|a, b| a.environment.sort_order.cmp(&b.environment.sort_order).then(a.environment.name.cmp(&b.environment.name)));
-        for r in sqlx::query("SELECT doc, version, created_at, updated_at FROM flags ORDER BY key").fetch_all(&mut *conn).await.map_err(backend)? {
+        snap.environments
+            .sort_by(|a, b| a.environment.sort_order.cmp(&b.environment.sort_order).then(a.environment.name.cmp(&b.environment.name)));
+        for r in sqlx::query("SELECT doc, version, created_at, updated_at FROM flags ORDER BY key")
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?
+        {
             let doc: String = r.try_get("doc").map_err(backend)?;
             snap.flags.push(StoredFlag {
                 flag: serde_json::from_str(&doc).map_err(backend)?,
@@ -245,7 +251,10 @@ impl Store for SqliteStore {
         }
         for r in sqlx::query("SELECT doc, version FROM segments ORDER BY id").fetch_all(&mut *conn).await.map_err(backend)? {
             let doc: String = r.try_get("doc").map_err(backend)?;
-            snap.segments.push(StoredSegment { segment: serde_json::from_str(&doc).map_err(backend)?, version: r.try_get("version").map_err(backend)? });
+            snap.segments.push(StoredSegment {
+                segment: serde_json::from_str(&doc).map_err(backend)?,
+                version: r.try_get("version").map_err(backend)?,
+            });
         }
         for r in sqlx::query("SELECT * FROM tokens ORDER BY created_at, id").fetch_all(&mut *conn).await.map_err(backend)? {
             let kind: String = r.try_get("kind").map_err(backend)?;
@@ -292,7 +301,8 @@ impl Store for SqliteStore {
         let (mut seq, mut prev) = last.unwrap_or((0, audit::GENESIS.to_owned()));
         for a in &commit.audit {
             seq += 1;
-            let hash = audit::entry_hash(&prev, seq, &at, &a.actor, &a.action, &a.target_kind, &a.target, a.before.as_ref(), a.after.as_ref());
+            let hash =
+                audit::entry_hash(&prev, seq, &at, &a.actor, &a.action, &a.target_kind, &a.target, a.before.as_ref(), a.after.as_ref());
             sqlx::query(
                 "INSERT INTO audit (seq, at, actor, action, target_kind, target, before, after, prev_hash, hash)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -434,7 +444,14 @@ mod tests {
     #[tokio::test]
     async fn usage_accumulates() {
         let s = SqliteStore::in_memory().await.unwrap();
-        let row = UsageRow { flag: "f".into(), environment: "e".into(), last_evaluated_ms: 5, yes: 2, no: 1, variants: [("a".to_owned(), 2)].into() };
+        let row = UsageRow {
+            flag: "f".into(),
+            environment: "e".into(),
+            last_evaluated_ms: 5,
+            yes: 2,
+            no: 1,
+            variants: [("a".to_owned(), 2)].into(),
+        };
         s.add_usage(vec![row.clone()]).await.unwrap();
         s.add_usage(vec![UsageRow { last_evaluated_ms: 3, ..row }]).await.unwrap();
         let u = s.usage().await.unwrap();

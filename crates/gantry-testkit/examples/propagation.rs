@@ -65,7 +65,8 @@ fn main() {
         let http = reqwest::Client::new();
         loop {
             let m = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
-            let n: usize = m.lines().find_map(|l| l.strip_prefix("gantry_stream_clients ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+            let n: usize =
+                m.lines().find_map(|l| l.strip_prefix("gantry_stream_clients ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
             if n >= subscribers {
                 break;
             }
@@ -102,8 +103,19 @@ fn main() {
         let mut first = per_round.first().cloned().unwrap_or_default();
         first.sort_by(|a, b| a.partial_cmp(b).unwrap());
         if !first.is_empty() && !steady.is_empty() {
-            println!("first change after connecting: p50={:.1} ms p99={:.1} ms max={:.1} ms", pct(&first, 0.5), pct(&first, 0.99), first.last().copied().unwrap_or(f64::NAN));
-            println!("later changes ({} toggles): p50={:.1} ms p99={:.1} ms max={:.1} ms", toggles - 1, pct(&steady, 0.5), pct(&steady, 0.99), steady.last().copied().unwrap_or(f64::NAN));
+            println!(
+                "first change after connecting: p50={:.1} ms p99={:.1} ms max={:.1} ms",
+                pct(&first, 0.5),
+                pct(&first, 0.99),
+                first.last().copied().unwrap_or(f64::NAN)
+            );
+            println!(
+                "later changes ({} toggles): p50={:.1} ms p99={:.1} ms max={:.1} ms",
+                toggles - 1,
+                pct(&steady, 0.5),
+                pct(&steady, 0.99),
+                steady.last().copied().unwrap_or(f64::NAN)
+            );
         }
         let mut all: Vec<f64> = per_round.into_iter().flatten().collect();
         all.sort_by(|a, b| a.partial_cmp(b).unwrap());

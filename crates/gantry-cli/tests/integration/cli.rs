@@ -33,11 +33,13 @@ async fn admin_token_is_printed_on_first_start_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_create_works_before_first_start_and_import_unleash_from_cli() {
     let dir = tempfile::tempdir().unwrap();
-    let out = gantry().args(["token", "create", "--kind", "server", "--environment", "staging", "--data-dir"]).arg(dir.path()).output().unwrap();
+    let out =
+        gantry().args(["token", "create", "--kind", "server", "--environment", "staging", "--data-dir"]).arg(dir.path()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let server_token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(server_token.starts_with("gantry-server-"));
-    let bad = gantry().args(["token", "create", "--kind", "server", "--environment", "nope", "--data-dir"]).arg(dir.path()).output().unwrap();
+    let bad =
+        gantry().args(["token", "create", "--kind", "server", "--environment", "nope", "--data-dir"]).arg(dir.path()).output().unwrap();
     assert!(!bad.status.success());
 
     let file = dir.path().join("unleash.json");
@@ -47,13 +49,20 @@ async fn token_create_works_before_first_start_and_import_unleash_from_cli() {
             "variants":[{"name":"blue","weight":1000,"payload":{"type":"string","value":"#00f"}}]}]}"##,
     )
     .unwrap();
-    let out = gantry().args(["import", "unleash"]).arg(&file).args(["--environment", "staging", "--data-dir"]).arg(dir.path()).output().unwrap();
+    let out =
+        gantry().args(["import", "unleash"]).arg(&file).args(["--environment", "staging", "--data-dir"]).arg(dir.path()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let server = Server::start(dir.path());
     let http = reqwest::Client::new();
     // The CLI-created token is accepted; the imported toggle answers with its variant.
-    let r = http.post(format!("{}/ofrep/v1/evaluate/flags/imported", server.base)).header("x-api-key", &server_token).json(&serde_json::json!({"context": {"targetingKey": "u"}})).send().await.unwrap();
+    let r = http
+        .post(format!("{}/ofrep/v1/evaluate/flags/imported", server.base))
+        .header("x-api-key", &server_token)
+        .json(&serde_json::json!({"context": {"targetingKey": "u"}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["value"], true);
@@ -67,7 +76,11 @@ async fn token_create_works_before_first_start_and_import_unleash_from_cli() {
 async fn a_token_created_by_the_cli_while_serving_is_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    let out = gantry().args(["token", "create", "--kind", "client", "--environment", "production", "--data-dir"]).arg(dir.path()).output().unwrap();
+    let out = gantry()
+        .args(["token", "create", "--kind", "client", "--environment", "production", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let http = reqwest::Client::new();

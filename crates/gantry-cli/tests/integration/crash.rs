@@ -59,10 +59,12 @@ async fn acknowledged_writes_survive_sigkill() {
     let r = http.get(format!("{}/api/v1/flags?limit=500", server.base)).bearer_auth(ADMIN).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let page: serde_json::Value = r.json().await.unwrap();
-    let stored: std::collections::HashSet<String> = page["items"].as_array().unwrap().iter().map(|f| f["key"].as_str().unwrap().to_owned()).collect();
+    let stored: std::collections::HashSet<String> =
+        page["items"].as_array().unwrap().iter().map(|f| f["key"].as_str().unwrap().to_owned()).collect();
     let missing: Vec<&String> = acked.iter().filter(|k| !stored.contains(*k)).collect();
     assert!(missing.is_empty(), "acknowledged but lost after kill -9: {missing:?}");
-    let v: serde_json::Value = http.get(format!("{}/api/v1/audit/verify", server.base)).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
+    let v: serde_json::Value =
+        http.get(format!("{}/api/v1/audit/verify", server.base)).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
     assert_eq!(v["ok"], true, "{v}");
     drop(server);
 

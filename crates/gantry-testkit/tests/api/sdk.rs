@@ -196,7 +196,10 @@ async fn hundred_clients_survive_a_server_crash_and_converge_after_restart() {
         until(c, |c| !c.is_enabled("fault", &ctx)).await;
     }
     // Reported, not asserted (timing belongs in benchmarks): see docs/benchmarks.md.
-    println!("100 clients converged {:.0} ms after the restarted server's change", started.elapsed().as_secs_f64() * 1000.0);
+    #[allow(clippy::print_stdout)]
+    {
+        println!("100 clients converged {:.0} ms after the restarted server's change", started.elapsed().as_secs_f64() * 1000.0);
+    }
     for c in &clients {
         c.close().await;
     }
