@@ -18,7 +18,7 @@ use gantry_engine::unleash;
 use serde::Deserialize;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, Principal};
+use crate::extract::{AdminPrincipal, Json, Principal};
 use crate::state::{AppState, Change, Views};
 
 /// Routes of the admin API.
@@ -40,10 +40,18 @@ pub fn router<St: Store>() -> Router<AppState<St>> {
         .route("/api/v1/audit", get(list_audit::<St>))
         .route("/api/v1/audit/verify", get(verify_audit::<St>))
         .route("/api/v1/export", get(export_state::<St>))
-        .route("/api/v1/import", post(import_state::<St>))
-        .route("/api/v1/import/unleash", post(import_unleash::<St>))
+        .merge(
+            Router::new()
+                .route("/api/v1/import", post(import_state::<St>))
+                .route("/api/v1/import/unleash", post(import_unleash::<St>))
+                // Whole-state documents are large; everything else keeps the default limit.
+                .layer(axum::extract::DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
+        )
         .route("/api/v1/usage", get(list_usage::<St>))
 }
+
+/// Body limit of the import routes (64 MiB).
+pub const IMPORT_BODY_LIMIT: usize = 64 << 20;
 
 // === helpers ===
 
@@ -113,20 +121,21 @@ fn committed<T>(r: Result<T, gantry_core::StoreError>) -> Result<T, ApiError> {
 // === projects and environments ===
 
 /// Lists projects (one default project).
-async fn list_projects(p: Principal) -> ApiResult<Json<Vec<Project>>> {
-    p.require_admin()?;
+async fn list_projects(_admin: AdminPrincipal) -> ApiResult<Json<Vec<Project>>> {
     Ok(Json(vec![Project { id: "default".into(), name: "Default".into() }]))
 }
 
 /// Lists environments.
-async fn list_environments<St: Store>(State(app): State<AppState<St>>, p: Principal) -> ApiResult<Json<Vec<Environment>>> {
-    p.require_admin()?;
+async fn list_environments<St: Store>(State(app): State<AppState<St>>, _admin: AdminPrincipal) -> ApiResult<Json<Vec<Environment>>> {
     Ok(Json(app.views().environments.iter().map(|e| e.environment.clone()).collect()))
 }
 
 /// Reads one environment.
-async fn get_environment<St: Store>(State(app): State<AppState<St>>, p: Principal, Path(name): Path<String>) -> ApiResult<Response> {
-    p.require_admin()?;
+async fn get_environment<St: Store>(
+    State(app): State<AppState<St>>,
+    _admin: AdminPrincipal,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
     let v = app.views();
     let e = v
         .environments
@@ -137,8 +146,11 @@ async fn get_environment<St: Store>(State(app): State<AppState<St>>, p: Principa
 }
 
 /// Creates an environment.
-async fn create_environment<St: Store>(State(app): State<AppState<St>>, p: Principal, Json(env): Json<Environment>) -> ApiResult<Response> {
-    p.require_admin()?;
+async fn create_environment<St: Store>(
+    State(app): State<AppState<St>>,
+    AdminPrincipal(p): AdminPrincipal,
+    Json(env): Json<Environment>,
+) -> ApiResult<Response> {
     validate::environment_name(&env.name).map_err(|e| ApiError::new(ErrorCode::InvalidKey, e))?;
     let name = env.name.clone();
     let r = app
@@ -161,12 +173,11 @@ async fn create_environment<St: Store>(State(app): State<AppState<St>>, p: Princ
 /// Replaces an environment's settings.
 async fn update_environment<St: Store>(
     State(app): State<AppState<St>>,
-    p: Principal,
+    AdminPrincipal(p): AdminPrincipal,
     Path(name): Path<String>,
     headers: HeaderMap,
     Json(env): Json<Environment>,
 ) -> ApiResult<Response> {
-    p.require_admin()?;
     if env.name != name {
         return Err(ApiError::validation(vec![validate_invalid("name", "must equal the name in the path")]));
     }
@@ -192,11 +203,10 @@ fn validate_invalid(field: &str, message: &str) -> validate::Invalid {
 /// Deletes an environment (its configuration stays in flags until they are saved again).
 async fn delete_environment<St: Store>(
     State(app): State<AppState<St>>,
-    p: Principal,
+    AdminPrincipal(p): AdminPrincipal,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    p.require_admin()?;
     let expect = if_match(&headers)?;
     let r = app
         .write(|v| {
@@ -237,10 +247,9 @@ struct ListFlagsParams {
 /// Lists flags, searchable by key and tag, paginated by key.
 async fn list_flags<St: Store>(
     State(app): State<AppState<St>>,
-    p: Principal,
+    _admin: AdminPrincipal,
     q: Result<Query<ListFlagsParams>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Page<FlagResponse>>> {
-    p.require_admin()?;
     let Query(q) = q.map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
@@ -266,16 +275,18 @@ async fn list_flags<St: Store>(
 }
 
 /// Reads one flag, with its version as ETag.
-async fn get_flag<St: Store>(State(app): State<AppState<St>>, p: Principal, Path(key): Path<String>) -> ApiResult<Response> {
-    p.require_admin()?;
+async fn get_flag<St: Store>(State(app): State<AppState<St>>, _admin: AdminPrincipal, Path(key): Path<String>) -> ApiResult<Response> {
     let v = app.views();
     let f = v.flags.get(&key).ok_or_else(|| ApiError::new(ErrorCode::FlagNotFound, format!("flag `{key}` not found")))?;
     Ok(with_etag(StatusCode::OK, f.version, flag_response(f)))
 }
 
 /// Creates a flag.
-async fn create_flag<St: Store>(State(app): State<AppState<St>>, p: Principal, Json(flag): Json<Flag>) -> ApiResult<Response> {
-    p.require_admin()?;
+async fn create_flag<St: Store>(
+    State(app): State<AppState<St>>,
+    AdminPrincipal(p): AdminPrincipal,
+    Json(flag): Json<Flag>,
+) -> ApiResult<Response> {
     validate::flag_key(&flag.key).map_err(|e| ApiError::new(ErrorCode::InvalidKey, e))?;
     let key = flag.key.clone();
     let r = app
@@ -332,12 +343,11 @@ async fn write_flag<St: Store>(
 /// Replaces a flag. `If-Match` makes it conditional (412 when stale).
 async fn update_flag<St: Store>(
     State(app): State<AppState<St>>,
-    p: Principal,
+    AdminPrincipal(p): AdminPrincipal,
     Path(key): Path<String>,
     headers: HeaderMap,
     Json(flag): Json<Flag>,
 ) -> ApiResult<Response> {
-    p.require_admin()?;
     if flag.key != key {
         return Err(ApiError::validation(vec![validate_invalid("key", "must equal the key in the path (keys cannot be renamed)")]));
     }
@@ -348,12 +358,11 @@ async fn update_flag<St: Store>(
 /// Replaces one environment's configuration of a flag.
 async fn update_flag_environment<St: Store>(
     State(app): State<AppState<St>>,
-    p: Principal,
+    AdminPrincipal(p): AdminPrincipal,
     Path((key, env)): Path<(String, String)>,
     headers: HeaderMap,
     Json(cfg): Json<EnvironmentConfig>,
 ) -> ApiResult<Response> {
-    p.require_admin()?;
     let expect = if_match(&headers)?;
     write_flag(&app, &p, &key, expect, "flag.environment.update", |before| {
         let mut f = before.cloned().unwrap_or_default();
@@ -364,7 +373,6 @@ async fn update_flag_environment<St: Store>(
 }
 
 async fn switch<St: Store>(app: AppState<St>, p: Principal, key: String, env: String, headers: HeaderMap, on: bool) -> ApiResult<Response> {
-    p.require_admin()?;
     let expect = if_match(&headers)?;
     if app.views().env(&env).is_none() {
         return Err(ApiError::new(ErrorCode::EnvironmentNotFound, format!("environment `{env}` not found")));
@@ -380,7 +388,7 @@ async fn switch<St: Store>(app: AppState<St>, p: Principal, key: String, env: St
 /// Turns a flag on in an environment.
 async fn switch_on<St: Store>(
     State(app): State<AppState<St>>,
-    p: Principal,
+    AdminPrincipal(p): AdminPrincipal,
     Path((key, env)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
@@ -390,7 +398,7 @@ async fn switch_on<St: Store>(
 /// Turns a flag off in an environment (the kill switch).
 async fn switch_off<St: Store>(
     State(app): State<AppState<St>>,
-    p: Principal,
+    AdminPrincipal(p): AdminPrincipal,
     Path((key, env)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
@@ -400,11 +408,10 @@ async fn switch_off<St: Store>(
 /// Deletes a flag. Flags that others require as a prerequisite cannot be deleted.
 async fn delete_flag<St: Store>(
     State(app): State<AppState<St>>,
-    p: Principal,
+    AdminPrincipal(p): AdminPrincipal,
     Path(key): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    p.require_admin()?;
     let expect = if_match(&headers)?;
     let r = app
         .write(|v| {
@@ -432,8 +439,7 @@ async fn delete_flag<St: Store>(
 // === segments ===
 
 /// Lists segments.
-async fn list_segments<St: Store>(State(app): State<AppState<St>>, p: Principal) -> ApiResult<Json<Vec<SegmentResponse>>> {
-    p.require_admin()?;
+async fn list_segments<St: Store>(State(app): State<AppState<St>>, _admin: AdminPrincipal) -> ApiResult<Json<Vec<SegmentResponse>>> {
     Ok(Json(app.views().segments.values().map(|s| SegmentResponse { segment: s.segment.clone(), version: s.version }).collect()))
 }
 
@@ -442,8 +448,7 @@ fn parse_segment_id(s: &str) -> Result<u32, ApiError> {
 }
 
 /// Reads a segment.
-async fn get_segment<St: Store>(State(app): State<AppState<St>>, p: Principal, Path(id): Path<String>) -> ApiResult<Response> {
-    p.require_admin()?;
+async fn get_segment<St: Store>(State(app): State<AppState<St>>, _admin: AdminPrincipal, Path(id): Path<String>) -> ApiResult<Response> {
     let id = parse_segment_id(&id)?;
     let v = app.views();
     let s = v.segments.get(&id).ok_or_else(|| ApiError::new(ErrorCode::SegmentNotFound, format!("segment `{id}` not found")))?;
@@ -451,8 +456,11 @@ async fn get_segment<St: Store>(State(app): State<AppState<St>>, p: Principal, P
 }
 
 /// Creates a segment.
-async fn create_segment<St: Store>(State(app): State<AppState<St>>, p: Principal, Json(seg): Json<Segment>) -> ApiResult<Response> {
-    p.require_admin()?;
+async fn create_segment<St: Store>(
+    State(app): State<AppState<St>>,
+    AdminPrincipal(p): AdminPrincipal,
+    Json(seg): Json<Segment>,
+) -> ApiResult<Response> {
     let problems = validate::segment(&seg);
     if !problems.is_empty() {
         return Err(ApiError::validation(problems));
@@ -473,12 +481,11 @@ async fn create_segment<St: Store>(State(app): State<AppState<St>>, p: Principal
 /// Replaces a segment.
 async fn update_segment<St: Store>(
     State(app): State<AppState<St>>,
-    p: Principal,
+    AdminPrincipal(p): AdminPrincipal,
     Path(id): Path<String>,
     headers: HeaderMap,
     Json(seg): Json<Segment>,
 ) -> ApiResult<Response> {
-    p.require_admin()?;
     let id = parse_segment_id(&id)?;
     if seg.id != id {
         return Err(ApiError::validation(vec![validate_invalid("id", "must equal the id in the path")]));
@@ -505,11 +512,10 @@ async fn update_segment<St: Store>(
 /// Deletes a segment that no flag uses.
 async fn delete_segment<St: Store>(
     State(app): State<AppState<St>>,
-    p: Principal,
+    AdminPrincipal(p): AdminPrincipal,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    p.require_admin()?;
     let id = parse_segment_id(&id)?;
     let expect = if_match(&headers)?;
     let r = app
@@ -551,8 +557,7 @@ fn token_info(t: &StoredToken) -> TokenInfo {
 }
 
 /// Lists tokens (never their secrets).
-async fn list_tokens<St: Store>(State(app): State<AppState<St>>, p: Principal) -> ApiResult<Json<Vec<TokenInfo>>> {
-    p.require_admin()?;
+async fn list_tokens<St: Store>(State(app): State<AppState<St>>, _admin: AdminPrincipal) -> ApiResult<Json<Vec<TokenInfo>>> {
     Ok(Json(app.views().tokens.values().map(token_info).collect()))
 }
 
@@ -600,10 +605,9 @@ pub fn new_token(
 /// Creates a token; the secret is in this response only.
 async fn create_token<St: Store>(
     State(app): State<AppState<St>>,
-    p: Principal,
+    AdminPrincipal(p): AdminPrincipal,
     Json(req): Json<CreateTokenRequest>,
 ) -> ApiResult<Response> {
-    p.require_admin()?;
     let now = app.clock.now();
     let mut out = None;
     let r = app
@@ -622,8 +626,11 @@ async fn create_token<St: Store>(
 }
 
 /// Revokes a token (immediately refused afterwards).
-async fn revoke_token<St: Store>(State(app): State<AppState<St>>, p: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    p.require_admin()?;
+async fn revoke_token<St: Store>(
+    State(app): State<AppState<St>>,
+    AdminPrincipal(p): AdminPrincipal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let r = app
         .write(|v| {
             let t = v.tokens.get(&id).ok_or_else(|| ApiError::new(ErrorCode::TokenNotFound, format!("token `{id}` not found")))?;
@@ -668,10 +675,9 @@ fn audit_response(e: gantry_core::AuditEntry) -> AuditEntryResponse {
 /// Lists audit entries, newest first.
 async fn list_audit<St: Store>(
     State(app): State<AppState<St>>,
-    p: Principal,
+    _admin: AdminPrincipal,
     q: Result<Query<AuditParams>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Page<AuditEntryResponse>>> {
-    p.require_admin()?;
     let Query(q) = q.map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
@@ -684,8 +690,7 @@ async fn list_audit<St: Store>(
 }
 
 /// Verifies the audit hash chain.
-async fn verify_audit<St: Store>(State(app): State<AppState<St>>, p: Principal) -> ApiResult<Json<AuditVerification>> {
-    p.require_admin()?;
+async fn verify_audit<St: Store>(State(app): State<AppState<St>>, _admin: AdminPrincipal) -> ApiResult<Json<AuditVerification>> {
     let all = app.store.audit_all().await?;
     Ok(Json(match gantry_core::audit::verify(&all) {
         Ok(n) => AuditVerification { ok: true, entries: n, first_bad_seq: None },
@@ -696,8 +701,7 @@ async fn verify_audit<St: Store>(State(app): State<AppState<St>>, p: Principal) 
 // === export / import ===
 
 /// Exports environments, flags and segments.
-async fn export_state<St: Store>(State(app): State<AppState<St>>, p: Principal) -> ApiResult<Json<ExportDocument>> {
-    p.require_admin()?;
+async fn export_state<St: Store>(State(app): State<AppState<St>>, _admin: AdminPrincipal) -> ApiResult<Json<ExportDocument>> {
     let v = app.views();
     Ok(Json(ExportDocument {
         format: 1,
@@ -711,10 +715,9 @@ async fn export_state<St: Store>(State(app): State<AppState<St>>, p: Principal) 
 /// segments and flags. All or nothing.
 async fn import_state<St: Store>(
     State(app): State<AppState<St>>,
-    p: Principal,
+    AdminPrincipal(p): AdminPrincipal,
     Json(doc): Json<ExportDocument>,
 ) -> ApiResult<Json<ImportSummary>> {
-    p.require_admin()?;
     if doc.format != 1 {
         return Err(ApiError::validation(vec![validate_invalid("format", "only format 1 is supported")]));
     }
@@ -820,11 +823,10 @@ pub fn merge_unleash(v: &Views, doc: &unleash::ClientFeatures, env: &str) -> (Ve
 /// Imports an Unleash client-features document into one environment.
 async fn import_unleash<St: Store>(
     State(app): State<AppState<St>>,
-    p: Principal,
+    AdminPrincipal(p): AdminPrincipal,
     q: Result<Query<ImportUnleashParams>, axum::extract::rejection::QueryRejection>,
     Json(state): Json<unleash::UnleashState>,
 ) -> ApiResult<Json<ImportSummary>> {
-    p.require_admin()?;
     let Query(q) = q.map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))?;
     let doc = state.into_full();
     let mut summary = ImportSummary::default();
@@ -911,8 +913,7 @@ fn usage_rows<St: Store>(app: &AppState<St>, stored: Vec<gantry_core::UsageRow>)
 }
 
 /// Usage (stale-flag signal) of every flag.
-async fn list_usage<St: Store>(State(app): State<AppState<St>>, p: Principal) -> ApiResult<Json<Vec<FlagUsage>>> {
-    p.require_admin()?;
+async fn list_usage<St: Store>(State(app): State<AppState<St>>, _admin: AdminPrincipal) -> ApiResult<Json<Vec<FlagUsage>>> {
     let stored = app.store.usage().await?;
     Ok(Json(usage_rows(&app, stored)))
 }
@@ -920,10 +921,9 @@ async fn list_usage<St: Store>(State(app): State<AppState<St>>, p: Principal) ->
 /// Usage of one flag, per environment.
 async fn get_flag_usage<St: Store>(
     State(app): State<AppState<St>>,
-    p: Principal,
+    _admin: AdminPrincipal,
     Path(key): Path<String>,
 ) -> ApiResult<Json<Vec<FlagUsage>>> {
-    p.require_admin()?;
     if !app.views().flags.contains_key(&key) {
         return Err(ApiError::new(ErrorCode::FlagNotFound, format!("flag `{key}` not found")));
     }

@@ -131,3 +131,18 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
         Ok(ClientAddr(parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0)))
     }
 }
+
+/// A principal that must be an admin: rejects with 403 before the request
+/// body is read, so a non-admin never learns anything from validation errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminPrincipal(pub Principal);
+
+impl<St: Store> FromRequestParts<AppState<St>> for AdminPrincipal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState<St>) -> Result<Self, Self::Rejection> {
+        let p = Principal::from_request_parts(parts, app).await?;
+        p.require_admin()?;
+        Ok(AdminPrincipal(p))
+    }
+}

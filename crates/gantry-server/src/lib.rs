@@ -44,7 +44,7 @@ pub struct ServerConfig {
     pub reload_poll: Duration,
     /// Time limit for producing a response.
     pub request_timeout: Duration,
-    /// Body size limit (bytes) for ordinary requests; imports get 16×.
+    /// Body size limit (bytes) for ordinary requests; imports allow 64 MiB.
     pub max_body_bytes: usize,
     /// Host name for `applicationHostname` rules.
     pub hostname: Option<String>,

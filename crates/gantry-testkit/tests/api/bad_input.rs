@@ -292,3 +292,36 @@ async fn unknown_routes_and_wrong_methods() {
     assert_eq!(stored(&app).await, before);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn non_admins_get_403_before_their_body_is_read() {
+    let app = gantry_testkit::TestApp::spawn().await;
+    for token in [&app.tokens.server, &app.tokens.client] {
+        let r = app
+            .req(reqwest::Method::POST, "/api/v1/flags", Some(token))
+            .header("content-type", "application/json")
+            .body("{ not json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+    }
+}
+
+#[tokio::test]
+async fn imports_accept_documents_larger_than_the_default_limit() {
+    let app = gantry_testkit::TestApp::spawn().await;
+    // ~2 MiB Unleash document (over the 1 MiB default body limit).
+    let features: Vec<serde_json::Value> = (0..4000)
+        .map(|i| serde_json::json!({"name": format!("big-{i:05}"), "enabled": true, "description": "x".repeat(400), "strategies": [{"name": "default"}]}))
+        .collect();
+    let doc = serde_json::json!({"version": 2, "features": features});
+    assert!(doc.to_string().len() > (1 << 20));
+    let r = app.admin_post("/api/v1/import/unleash?environment=production", &doc).await;
+    assert_eq!(r.status(), 200);
+    let page: serde_json::Value = app.admin_get("/api/v1/flags?limit=1").await.json().await.unwrap();
+    assert_eq!(page["total"], 4000);
+    // The ordinary limit still applies elsewhere.
+    let r = app.admin_post("/api/v1/flags", &serde_json::json!({"key": "k", "description": "x".repeat(2 << 20)})).await;
+    assert_eq!(r.status(), 413);
+}
