@@ -27,6 +27,9 @@ mod sse;
 
 pub mod openfeature_support;
 
+#[cfg(feature = "openfeature")]
+pub mod openfeature;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;

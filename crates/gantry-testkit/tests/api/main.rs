@@ -6,6 +6,7 @@ mod bad_input;
 mod conformance;
 mod evaluation_api;
 mod openapi;
+mod openfeature;
 mod sdk;
 mod smoke;
 mod streams;
