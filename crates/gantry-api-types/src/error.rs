@@ -59,6 +59,8 @@ codes! {
     SegmentNotFound = "segment_not_found", 404, "No segment with that id.";
     EnvironmentNotFound = "environment_not_found", 404, "No environment with that name.";
     TokenNotFound = "token_not_found", 404, "No token with that id.";
+    ExperimentNotFound = "experiment_not_found", 404, "No experiment with that key.";
+    InvalidState = "invalid_state", 409, "The object is not in a state that allows this (e.g. starting a running experiment).";
     MethodNotAllowed = "method_not_allowed", 405, "The route exists but not with this method.";
     AlreadyExists = "already_exists", 409, "An object with that key exists already.";
     InUse = "in_use", 409, "The object is referenced by others and cannot be removed.";

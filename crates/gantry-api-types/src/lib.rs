@@ -7,9 +7,14 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod experiment;
 mod stream;
 
 pub use error::{ApiErrorBody, ErrorCode, FieldError};
+pub use experiment::{
+    Event, EventBatch, EventKind, EventsAccepted, Experiment, ExperimentResponse, ExperimentStatus, MetricDef, MetricKind, MetricRole,
+    StatsEngine, MAX_EVENTS_PER_BATCH,
+};
 pub use stream::{StreamEvent, StreamSnapshot};
 
 use gantry_engine::model::{Flag, Segment};

@@ -15,6 +15,9 @@ pub struct StreamSnapshot {
     pub flags: Vec<Flag>,
     /// Segments.
     pub segments: Vec<Segment>,
+    /// Flags with a running experiment: SDKs report exposures of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub experiment_flags: Vec<String>,
 }
 
 /// One stream event. The SSE `event:` field is the variant name in

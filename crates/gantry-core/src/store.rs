@@ -4,7 +4,7 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use gantry_api_types::{Environment, TokenKind};
+use gantry_api_types::{Environment, Experiment, TokenKind};
 use gantry_engine::model::{Flag, Segment};
 
 /// Errors of a storage backend.
@@ -105,6 +105,28 @@ impl std::fmt::Debug for StoredToken {
     }
 }
 
+/// An experiment as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredExperiment {
+    /// The definition.
+    pub experiment: Experiment,
+    /// Version.
+    pub version: i64,
+}
+
+/// One durably stored batch of ingested events (the events log).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventBatchRow {
+    /// Sequence number, assigned by the store (ascending).
+    pub id: i64,
+    /// Environment the events belong to.
+    pub environment: String,
+    /// Arrival time, ms since the epoch.
+    pub received_ms: i64,
+    /// The events, as a JSON array of [`gantry_api_types::Event`].
+    pub events: String,
+}
+
 /// Everything a server needs in memory.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -118,6 +140,8 @@ pub struct Snapshot {
     pub segments: Vec<StoredSegment>,
     /// Tokens (including revoked ones).
     pub tokens: Vec<StoredToken>,
+    /// Experiments.
+    pub experiments: Vec<StoredExperiment>,
 }
 
 /// An optimistic-concurrency expectation.
@@ -175,6 +199,20 @@ pub enum Mutation {
     DeleteEnvironment {
         /// Name.
         name: String,
+        /// Expectation.
+        expect: Expect,
+    },
+    /// Create or replace an experiment.
+    PutExperiment {
+        /// The experiment.
+        experiment: Experiment,
+        /// Expectation.
+        expect: Expect,
+    },
+    /// Delete an experiment.
+    DeleteExperiment {
+        /// Key.
+        key: String,
         /// Expectation.
         expect: Expect,
     },
@@ -290,4 +328,11 @@ pub trait Store: Sized + Clone + Send + Sync + 'static {
 
     /// All usage counters.
     fn usage(&self) -> impl Future<Output = Result<Vec<UsageRow>, StoreError>> + Send;
+
+    /// Appends event batches durably, in one transaction (group commit);
+    /// returns their ids in order. Ids ascend across calls.
+    fn append_events(&self, batches: Vec<EventBatchRow>) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
+
+    /// Event batches with `id > after`, oldest first, at most `limit`.
+    fn events_after(&self, after: i64, limit: u32) -> impl Future<Output = Result<Vec<EventBatchRow>, StoreError>> + Send;
 }

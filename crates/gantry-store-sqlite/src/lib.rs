@@ -15,8 +15,8 @@ use gantry_api_types::{Environment, TokenKind};
 use gantry_core::audit;
 use gantry_core::clock::rfc3339;
 use gantry_core::{
-    AuditEntry, Commit, Committed, Expect, Mutation, Snapshot, Store, StoreError, StoredEnvironment, StoredFlag, StoredSegment,
-    StoredToken, UsageRow,
+    AuditEntry, Commit, Committed, EventBatchRow, Expect, Mutation, Snapshot, Store, StoreError, StoredEnvironment, StoredFlag, StoredSegment,
+    StoredExperiment, StoredToken, UsageRow,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
@@ -166,6 +166,27 @@ async fn apply(conn: &mut SqliteConnection, m: &Mutation, at: &str) -> Result<i6
             sqlx::query("DELETE FROM environments WHERE name = ?").bind(name).execute(&mut *conn).await.map_err(backend)?;
             0
         }
+        Mutation::PutExperiment { experiment, expect } => {
+            let cur = current_version(conn, "SELECT version FROM experiments WHERE key = ?", &experiment.key).await?;
+            check("experiment", &experiment.key, cur, *expect)?;
+            let version = cur.unwrap_or(0) + 1;
+            sqlx::query(
+                "INSERT INTO experiments (key, doc, version) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET doc = excluded.doc, version = excluded.version",
+            )
+            .bind(&experiment.key)
+            .bind(to_json(experiment)?)
+            .bind(version)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            version
+        }
+        Mutation::DeleteExperiment { key, expect } => {
+            let cur = current_version(conn, "SELECT version FROM experiments WHERE key = ?", key).await?;
+            check("experiment", key, cur, *expect)?;
+            sqlx::query("DELETE FROM experiments WHERE key = ?").bind(key).execute(&mut *conn).await.map_err(backend)?;
+            0
+        }
         Mutation::InsertToken(t) => {
             sqlx::query(
                 "INSERT INTO tokens (id, kind, environment, name, prefix, secret_hash, created_at, expires_at, revoked_at)
@@ -276,6 +297,13 @@ impl Store for SqliteStore {
                 created_at: parse_time(&r.try_get::<String, _>("created_at").map_err(backend)?),
                 expires_at: opt_time("expires_at")?,
                 revoked_at: opt_time("revoked_at")?,
+            });
+        }
+        for r in sqlx::query("SELECT doc, version FROM experiments ORDER BY key").fetch_all(&mut *conn).await.map_err(backend)? {
+            let doc: String = r.try_get("doc").map_err(backend)?;
+            snap.experiments.push(StoredExperiment {
+                experiment: serde_json::from_str(&doc).map_err(backend)?,
+                version: r.try_get("version").map_err(backend)?,
             });
         }
         Ok(snap)
@@ -390,6 +418,45 @@ impl Store for SqliteStore {
                     yes: r.try_get::<i64, _>("yes").map_err(backend)? as u64,
                     no: r.try_get::<i64, _>("no").map_err(backend)? as u64,
                     variants: serde_json::from_str(&variants).map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn append_events(&self, batches: Vec<EventBatchRow>) -> Result<Vec<i64>, StoreError> {
+        if batches.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut ids = Vec::with_capacity(batches.len());
+        for b in &batches {
+            let id: i64 = sqlx::query_scalar("INSERT INTO event_batches (environment, received_ms, events) VALUES (?1, ?2, ?3) RETURNING id")
+                .bind(&b.environment)
+                .bind(b.received_ms)
+                .bind(&b.events)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+            ids.push(id);
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(ids)
+    }
+
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<EventBatchRow>, StoreError> {
+        let rows = sqlx::query("SELECT id, environment, received_ms, events FROM event_batches WHERE id > ?1 ORDER BY id LIMIT ?2")
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(EventBatchRow {
+                    id: r.try_get("id").map_err(backend)?,
+                    environment: r.try_get("environment").map_err(backend)?,
+                    received_ms: r.try_get("received_ms").map_err(backend)?,
+                    events: r.try_get("events").map_err(backend)?,
                 })
             })
             .collect()

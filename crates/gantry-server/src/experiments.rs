@@ -1,0 +1,415 @@
+//! Experiments: the events API (durable, bounded, idempotent ingestion),
+//! per-unit aggregates folded from it, and the experiments admin API with
+//! results.
+//!
+//! Design decisions:
+//! - **Durability before acknowledgement.** An accepted batch is in the
+//!   `event_batches` log (a group commit of everything that arrived
+//!   meanwhile, `synchronous=FULL`) before the 202 goes out.
+//! - **Bounded memory.** At most `max_pending_events` events wait for the
+//!   writer; beyond that the API answers 429 with `Retry-After`, never an
+//!   unbounded queue.
+//! - **Aggregates, not raw events, feed the analysis.** Each experiment keeps
+//!   per-unit sufficient statistics (first exposure, variant, per-metric
+//!   count/sum/denominator), so the cost of an analysis grows with units, not
+//!   with events. They are rebuilt from the log on start; an event counts
+//!   for an experiment if it *arrived* while the experiment ran, so a replay
+//!   after a restart reproduces the same aggregates.
+//! - **First exposure wins.** A unit is analysed in the variant it was first
+//!   exposed to, whatever it is served later (a weight change never moves a
+//!   unit between arms of the analysis).
+
+pub mod api;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use gantry_api_types::{Event, EventKind, Experiment, ExperimentStatus, MetricDef};
+use gantry_core::{EventBatchRow, Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::state::{AppState, Views};
+
+/// How long idempotency keys are remembered (ms).
+pub const DEDUPE_WINDOW_MS: i64 = 24 * 3600 * 1000;
+/// At most this many idempotency keys are remembered (oldest go first).
+pub const DEDUPE_MAX_KEYS: usize = 2_000_000;
+
+/// An experiment as the fold needs it (times parsed, variants resolved).
+#[derive(Debug, Clone)]
+pub struct ActiveExperiment {
+    /// Key.
+    pub key: String,
+    /// Flag.
+    pub flag: String,
+    /// Start, ms.
+    pub started_ms: i64,
+    /// Stop, ms.
+    pub stopped_ms: Option<i64>,
+    /// Variant names, control first.
+    pub variants: Vec<String>,
+    /// Metrics.
+    pub metrics: Vec<MetricDef>,
+}
+
+impl ActiveExperiment {
+    fn active_at(&self, ms: i64) -> bool {
+        ms >= self.started_ms && self.stopped_ms.is_none_or(|s| ms < s)
+    }
+}
+
+fn parse_ms(s: &Option<String>) -> Option<i64> {
+    s.as_deref().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()).map(|d| d.timestamp_millis())
+}
+
+/// The variants an experiment compares: its own list, or the flag's.
+pub fn experiment_variants(e: &Experiment, views: &Views) -> Vec<String> {
+    if !e.variants.is_empty() {
+        return e.variants.clone();
+    }
+    views.flags.get(&e.flag).map(|f| f.flag.variants.iter().map(|v| v.name.clone()).collect()).unwrap_or_default()
+}
+
+/// Experiments that have started, by environment (built with the views).
+pub fn index_experiments(views: &Views) -> HashMap<String, Vec<Arc<ActiveExperiment>>> {
+    let mut out: HashMap<String, Vec<Arc<ActiveExperiment>>> = HashMap::new();
+    for s in views.experiments.values() {
+        let e = &s.experiment;
+        if e.status == ExperimentStatus::Draft {
+            continue;
+        }
+        let Some(started_ms) = parse_ms(&e.started_at) else { continue };
+        out.entry(e.environment.clone()).or_default().push(Arc::new(ActiveExperiment {
+            key: e.key.clone(),
+            flag: e.flag.clone(),
+            started_ms,
+            stopped_ms: parse_ms(&e.stopped_at),
+            variants: experiment_variants(e, views),
+            metrics: e.metrics.clone(),
+        }));
+    }
+    out
+}
+
+/// Per-unit sufficient statistics of one experiment.
+#[derive(Debug, Default)]
+pub struct UnitAgg {
+    /// Index of the variant first exposed.
+    pub variant: u16,
+    /// First exposure, ms.
+    pub first_ms: i64,
+    /// Per metric: (event count, sum of values, sum of denominator values).
+    pub metrics: Vec<[f64; 3]>,
+}
+
+/// One experiment's aggregates.
+#[derive(Debug, Default)]
+pub struct ExperimentAgg {
+    /// Units by id.
+    pub units: HashMap<String, UnitAgg>,
+    /// Exposures naming a variant the experiment does not compare.
+    pub unknown_variant_exposures: u64,
+}
+
+/// Everything folded from the events log.
+#[derive(Debug, Default)]
+pub struct Aggregates {
+    /// By experiment key.
+    pub experiments: HashMap<String, ExperimentAgg>,
+    seen: HashSet<String>,
+    seen_order: VecDeque<(i64, String)>,
+    /// Last folded batch id.
+    pub last_batch: i64,
+    /// Events folded since start (including replay).
+    pub events_folded: u64,
+}
+
+impl Aggregates {
+    fn remember(&mut self, env: &str, key: &str, now_ms: i64) -> bool {
+        let k = format!("{env}\u{0}{key}");
+        if self.seen.contains(&k) {
+            return false;
+        }
+        while let Some((t, _)) = self.seen_order.front() {
+            if *t > now_ms - DEDUPE_WINDOW_MS && self.seen_order.len() < DEDUPE_MAX_KEYS {
+                break;
+            }
+            if let Some((_, old)) = self.seen_order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        self.seen.insert(k.clone());
+        self.seen_order.push_back((now_ms, k));
+        true
+    }
+
+    /// Folds one batch; returns the number of duplicates it held.
+    pub fn fold(&mut self, index: &HashMap<String, Vec<Arc<ActiveExperiment>>>, env: &str, received_ms: i64, events: &[Event]) -> u64 {
+        let mut dups = 0;
+        let active: Vec<&Arc<ActiveExperiment>> =
+            index.get(env).map(|v| v.iter().filter(|e| e.active_at(received_ms)).collect()).unwrap_or_default();
+        for e in events {
+            if let Some(k) = &e.idempotency_key {
+                if !self.remember(env, k, received_ms) {
+                    dups += 1;
+                    continue;
+                }
+            }
+            self.events_folded += 1;
+            let ts = e.timestamp.unwrap_or(received_ms);
+            match e.kind {
+                EventKind::Exposure => {
+                    let Some(flag) = &e.flag else { continue };
+                    for x in active.iter().filter(|x| &x.flag == flag) {
+                        let agg = self.experiments.entry(x.key.clone()).or_default();
+                        let Some(idx) = e.variant.as_ref().and_then(|v| x.variants.iter().position(|n| n == v)) else {
+                            agg.unknown_variant_exposures += 1;
+                            continue;
+                        };
+                        match agg.units.get_mut(&e.unit_id) {
+                            Some(u) => u.first_ms = u.first_ms.min(ts),
+                            None => {
+                                agg.units.insert(
+                                    e.unit_id.clone(),
+                                    UnitAgg { variant: idx as u16, first_ms: ts, metrics: vec![[0.0; 3]; x.metrics.len()] },
+                                );
+                            }
+                        }
+                    }
+                }
+                EventKind::Track => {
+                    let Some(name) = &e.name else { continue };
+                    let value = e.value.unwrap_or(1.0);
+                    for x in &active {
+                        if !x.metrics.iter().any(|m| &m.event == name || m.denominator_event.as_ref() == Some(name)) {
+                            continue;
+                        }
+                        let Some(u) = self.experiments.get_mut(&x.key).and_then(|a| a.units.get_mut(&e.unit_id)) else { continue };
+                        if ts < u.first_ms {
+                            continue;
+                        }
+                        for (i, m) in x.metrics.iter().enumerate() {
+                            let in_window = m.window_hours.is_none_or(|h| (ts - u.first_ms) as f64 <= h * 3_600_000.0);
+                            if !in_window {
+                                continue;
+                            }
+                            if u.metrics.len() <= i {
+                                u.metrics.resize(i + 1, [0.0; 3]);
+                            }
+                            if &m.event == name {
+                                u.metrics[i][0] += 1.0;
+                                u.metrics[i][1] += value;
+                            }
+                            if m.denominator_event.as_ref() == Some(name) {
+                                u.metrics[i][2] += value;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        dups
+    }
+}
+
+struct Job {
+    environment: String,
+    events: Vec<Event>,
+    received_ms: i64,
+    done: Option<oneshot::Sender<Result<u64, String>>>,
+}
+
+/// The ingestion front: a bounded hand-off to the single writer.
+#[derive(Debug)]
+pub struct Ingest {
+    tx: mpsc::Sender<JobBox>,
+    rx: Mutex<Option<mpsc::Receiver<JobBox>>>,
+    pending: AtomicUsize,
+    max_pending: usize,
+    /// Automatic exposures dropped because the queue was full.
+    pub dropped_auto: AtomicU64,
+    /// Units already auto-exposed (hash of experiment and unit), bounded.
+    auto_seen: Mutex<HashSet<u64>>,
+    /// The folded aggregates.
+    pub aggregates: Mutex<Aggregates>,
+}
+
+/// A queued job (opaque).
+pub struct JobBox(Job);
+
+impl std::fmt::Debug for JobBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobBox").field("environment", &self.0.environment).field("events", &self.0.events.len()).finish()
+    }
+}
+
+/// Why a batch was not accepted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum IngestError {
+    /// Too much is waiting: retry later.
+    Busy,
+    /// Storing failed or the server is stopping.
+    Failed(String),
+}
+
+impl Ingest {
+    /// A front holding at most `max_pending` events in memory.
+    pub fn new(max_pending: usize) -> Self {
+        let (tx, rx) = mpsc::channel(1024);
+        Ingest {
+            tx,
+            rx: Mutex::new(Some(rx)),
+            pending: AtomicUsize::new(0),
+            max_pending,
+            dropped_auto: AtomicU64::new(0),
+            auto_seen: Mutex::new(HashSet::new()),
+            aggregates: Mutex::new(Aggregates::default()),
+        }
+    }
+
+    fn reserve(&self, n: usize) -> bool {
+        let mut cur = self.pending.load(Ordering::Relaxed);
+        loop {
+            if cur + n > self.max_pending && cur > 0 {
+                return false;
+            }
+            match self.pending.compare_exchange_weak(cur, cur + n, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(c) => cur = c,
+            }
+        }
+    }
+
+    /// Queues a batch and waits until it is durable; returns the duplicates.
+    pub async fn submit(&self, environment: String, events: Vec<Event>, received_ms: i64) -> Result<u64, IngestError> {
+        let n = events.len();
+        if !self.reserve(n) {
+            return Err(IngestError::Busy);
+        }
+        let (done, rx) = oneshot::channel();
+        if self.tx.try_send(JobBox(Job { environment, events, received_ms, done: Some(done) })).is_err() {
+            self.pending.fetch_sub(n, Ordering::AcqRel);
+            return Err(IngestError::Busy);
+        }
+        match rx.await {
+            Ok(Ok(d)) => Ok(d),
+            Ok(Err(e)) => Err(IngestError::Failed(e)),
+            Err(_) => Err(IngestError::Failed("the server is shutting down".into())),
+        }
+    }
+
+    /// Records a server-side exposure (once per unit and experiment) without
+    /// waiting; drops and counts it when the queue is full.
+    pub fn auto_exposure(&self, environment: &str, experiment: &str, flag: &str, variant: &str, unit: &str, now_ms: i64) {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (environment, experiment, unit).hash(&mut h);
+        let id = h.finish();
+        {
+            let mut seen = self.auto_seen.lock().unwrap_or_else(|p| p.into_inner());
+            if !seen.insert(id) {
+                return;
+            }
+            if seen.len() > 1_000_000 {
+                seen.clear();
+            }
+        }
+        let ev = Event {
+            kind: EventKind::Exposure,
+            unit_id: unit.to_owned(),
+            flag: Some(flag.to_owned()),
+            variant: Some(variant.to_owned()),
+            name: None,
+            value: None,
+            timestamp: Some(now_ms),
+            idempotency_key: None,
+        };
+        if !self.reserve(1)
+            || self.tx.try_send(JobBox(Job { environment: environment.to_owned(), events: vec![ev], received_ms: now_ms, done: None })).is_err()
+        {
+            self.dropped_auto.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Folds the whole log (start-up).
+    pub async fn replay<St: Store>(&self, store: &St, views: &Views) -> Result<u64, StoreError> {
+        let index = index_experiments(views);
+        let mut after = 0;
+        let mut n = 0;
+        loop {
+            let rows = store.events_after(after, 1000).await?;
+            if rows.is_empty() {
+                break;
+            }
+            let mut agg = self.aggregates.lock().unwrap_or_else(|p| p.into_inner());
+            for r in &rows {
+                after = r.id;
+                let Ok(events) = serde_json::from_str::<Vec<Event>>(&r.events) else {
+                    tracing::warn!(batch = r.id, "skipping an unreadable event batch");
+                    continue;
+                };
+                n += events.len() as u64;
+                agg.fold(&index, &r.environment, r.received_ms, &events);
+                agg.last_batch = r.id;
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// The single writer: drains the queue in group commits, then folds.
+pub async fn run_writer<St: Store>(app: AppState<St>) {
+    let Some(mut rx) = app.events.rx.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+    let stop = app.shutdown.clone();
+    loop {
+        let first = tokio::select! {
+            j = rx.recv() => match j { Some(j) => j, None => break },
+            () = crate::state::stopped(stop.clone()) => break,
+        };
+        let mut jobs = vec![first.0];
+        let mut total = jobs[0].events.len();
+        while jobs.len() < 256 && total < 200_000 {
+            match rx.try_recv() {
+                Ok(j) => {
+                    total += j.0.events.len();
+                    jobs.push(j.0);
+                }
+                Err(_) => break,
+            }
+        }
+        let rows: Vec<EventBatchRow> = jobs
+            .iter()
+            .map(|j| EventBatchRow {
+                id: 0,
+                environment: j.environment.clone(),
+                received_ms: j.received_ms,
+                events: serde_json::to_string(&j.events).unwrap_or_else(|_| "[]".into()),
+            })
+            .collect();
+        let stored = app.store.append_events(rows).await;
+        match stored {
+            Ok(ids) => {
+                let views = app.views();
+                let index = index_experiments(&views);
+                let mut agg = app.events.aggregates.lock().unwrap_or_else(|p| p.into_inner());
+                for (j, id) in jobs.iter_mut().zip(ids) {
+                    let dups = agg.fold(&index, &j.environment, j.received_ms, &j.events);
+                    agg.last_batch = id;
+                    if let Some(done) = j.done.take() {
+                        let _ = done.send(Ok(dups));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "storing events failed");
+                for j in &mut jobs {
+                    if let Some(done) = j.done.take() {
+                        let _ = done.send(Err("storing events failed; retry".into()));
+                    }
+                }
+            }
+        }
+        app.events.pending.fetch_sub(total, Ordering::AcqRel);
+    }
+}
