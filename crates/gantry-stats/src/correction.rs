@@ -50,7 +50,7 @@ pub fn benjamini_hochberg(p_values: &[f64]) -> Vec<f64> {
     let mut running = 1.0_f64;
     let order = ascending_order(p_values);
     for (rank, &i) in order.iter().enumerate().rev() {
-        let adj = (m as f64 * p_values[i] / (rank + 1) as f64).min(1.0);
+        let adj = (p_values[i] / ((rank + 1) as f64 / m as f64)).min(1.0);
         running = running.min(adj);
         out[i] = running;
     }
