@@ -33,6 +33,15 @@ pub enum Effect {
         /// Target share.
         percentage: Percentage,
     },
+    /// Turn a flag on or off in an environment (scheduled changes).
+    SetEnabled {
+        /// Flag key.
+        flag: String,
+        /// Environment name.
+        environment: String,
+        /// New state.
+        enabled: bool,
+    },
     /// Tell humans (event stream, notifiers).
     Notify {
         /// How urgent.

@@ -7,11 +7,14 @@
 
 mod effect;
 mod error;
+pub mod alert;
 pub mod guardrail;
+pub mod notify;
 pub mod probe;
 mod percent;
 pub mod rng;
 pub mod rollout;
+pub mod schedule;
 pub mod sequential;
 pub mod time;
 
