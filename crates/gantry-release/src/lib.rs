@@ -1,0 +1,24 @@
+//! Release automation decisions for Gantry (issue #5), as pure functions over plain data.
+//!
+//! (Module doc to be completed.)
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod effect;
+mod error;
+pub mod alert;
+pub mod guardrail;
+pub mod notify;
+pub mod probe;
+mod percent;
+pub mod rng;
+pub mod rollout;
+pub mod schedule;
+pub mod sequential;
+pub mod time;
+
+pub use effect::{Effect, Severity};
+pub use error::ReleaseError;
+pub use percent::Percentage;
+pub use time::Timestamp;
