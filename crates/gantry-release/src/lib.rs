@@ -5,13 +5,13 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod alert;
 mod effect;
 mod error;
-pub mod alert;
 pub mod guardrail;
 pub mod notify;
-pub mod probe;
 mod percent;
+pub mod probe;
 pub mod rng;
 pub mod rollout;
 pub mod schedule;

@@ -23,7 +23,42 @@ pub(crate) struct Uploader {
 }
 
 impl Uploader {
+    /// Uploads queued exposure and track events in batches. A failed batch
+    /// goes back into the queue (same idempotency keys, so a batch the
+    /// server did store is not counted twice); what does not fit is dropped
+    /// and counted.
+    async fn flush_events(&self, shared: &Shared) {
+        loop {
+            let batch = shared.events.take(gantry_api_types::MAX_EVENTS_PER_BATCH);
+            if batch.is_empty() {
+                return;
+            }
+            let full = batch.len() == gantry_api_types::MAX_EVENTS_PER_BATCH;
+            let mut req =
+                self.http.post(format!("{}/api/v1/events", self.url)).bearer_auth(&self.token).json(&serde_json::json!({"events": batch}));
+            if let Some(env) = &self.environment {
+                req = req.header("gantry-environment", env);
+            }
+            let failed = match req.send().await {
+                Ok(r) if r.status().is_success() => None,
+                Ok(r) => Some(format!("events upload answered {}", r.status())),
+                Err(e) => Some(format!("events upload failed: {e}")),
+            };
+            if let Some(why) = failed {
+                shared.set_error(why);
+                for e in batch {
+                    shared.events.push(e);
+                }
+                return;
+            }
+            if !full {
+                return;
+            }
+        }
+    }
+
     async fn flush(&self, shared: &Shared) {
+        self.flush_events(shared).await;
         let counts = shared.metrics.take();
         if counts.is_empty() {
             return;

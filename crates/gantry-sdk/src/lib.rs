@@ -305,6 +305,27 @@ impl GantryClient {
         self.shared.cache_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Records a track event (a conversion, revenue, an error, a latency)
+    /// for `unit`; uploaded in batches with exposures. Never blocks: when the
+    /// queue is full the event is dropped and counted ([`Self::dropped_events`]).
+    pub fn track(&self, unit: &str, name: &str, value: Option<f64>) {
+        self.shared.events.push(gantry_api_types::Event {
+            kind: gantry_api_types::EventKind::Track,
+            unit_id: unit.to_owned(),
+            flag: None,
+            variant: None,
+            name: Some(name.to_owned()),
+            value,
+            timestamp: Some(now_millis()),
+            idempotency_key: Some(state::new_key()),
+        });
+    }
+
+    /// Exposure and track events dropped because their queue was full.
+    pub fn dropped_events(&self) -> u64 {
+        self.shared.events.dropped()
+    }
+
     /// Evaluations dropped because the metrics queue was full.
     pub fn dropped_metrics(&self) -> u64 {
         self.shared.metrics.dropped()
@@ -352,8 +373,14 @@ impl GantryClient {
             };
             return Details { key: key.to_owned(), enabled, value, variant, reason: Reason::Override, error: None, rule_index: None };
         }
-        let ev = loaded.plan.evaluate(key, ctx, EvalInputs::new(now_millis(), rand::random()));
+        let now = now_millis();
+        let ev = loaded.plan.evaluate(key, ctx, EvalInputs::new(now, rand::random()));
         self.shared.metrics.count(&loaded, &ev);
+        if !loaded.experiment_flags.is_empty() && loaded.experiment_flags.contains(key) {
+            if let (Some(v), Some(unit)) = (ev.variant_name(), ctx.standard(gantry_engine::StandardField::UserId)) {
+                self.shared.events.expose(key, v, unit, now);
+            }
+        }
         Details {
             key: key.to_owned(),
             enabled: ev.enabled,
@@ -367,7 +394,7 @@ impl GantryClient {
 
     /// Whether a flag is on (unknown flags are off).
     pub fn is_enabled(&self, key: &str, ctx: &Context) -> bool {
-        if self.shared.has_overrides() {
+        if self.shared.has_overrides() || self.shared.current().experiment_flags.contains(key) {
             return self.evaluate(key, ctx).enabled;
         }
         let loaded = self.shared.current();

@@ -44,6 +44,81 @@ pub(crate) struct Loaded {
     pub(crate) source: Source,
     /// Flag names as shared strings (queued metrics without copying keys).
     names: HashMap<Box<str>, Arc<str>>,
+    /// Flags with a running experiment (their evaluations are exposures).
+    pub(crate) experiment_flags: std::collections::HashSet<String>,
+}
+
+/// Exposure and track events waiting for upload: a bounded queue; when it
+/// is full, events are dropped and counted. Exposures are sent once per
+/// flag and unit (a bounded memory of what was sent).
+pub(crate) struct EventQueue {
+    tx: SyncSender<gantry_api_types::Event>,
+    rx: Mutex<Receiver<gantry_api_types::Event>>,
+    dropped: AtomicU64,
+    exposed: Mutex<std::collections::HashSet<u64>>,
+}
+
+impl EventQueue {
+    fn new(capacity: usize) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
+        EventQueue { tx, rx: Mutex::new(rx), dropped: AtomicU64::new(0), exposed: Mutex::new(std::collections::HashSet::new()) }
+    }
+
+    pub(crate) fn push(&self, e: gantry_api_types::Event) {
+        if self.tx.try_send(e).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn expose(&self, flag: &str, variant: &str, unit: &str, now_ms: i64) {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (flag, variant, unit).hash(&mut h);
+        {
+            let Ok(mut seen) = self.exposed.try_lock() else {
+                // Busy: try again at the next evaluation rather than block.
+                return;
+            };
+            if !seen.insert(h.finish()) {
+                return;
+            }
+            if seen.len() > 200_000 {
+                seen.clear();
+            }
+        }
+        self.push(gantry_api_types::Event {
+            kind: gantry_api_types::EventKind::Exposure,
+            unit_id: unit.to_owned(),
+            flag: Some(flag.to_owned()),
+            variant: Some(variant.to_owned()),
+            name: None,
+            value: None,
+            timestamp: Some(now_ms),
+            idempotency_key: Some(new_key()),
+        });
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Up to `max` queued events.
+    pub(crate) fn take(&self, max: usize) -> Vec<gantry_api_types::Event> {
+        let rx = self.rx.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        while out.len() < max {
+            match rx.try_recv() {
+                Ok(e) => out.push(e),
+                Err(_) => break,
+            }
+        }
+        out
+    }
+}
+
+/// A random idempotency key, so a retried upload is counted once.
+pub(crate) fn new_key() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
 type Listener = Box<dyn Fn(&FlagChange) + Send + Sync>;
@@ -145,6 +220,7 @@ pub(crate) struct Shared {
     pub(crate) cache_error: Mutex<Option<String>>,
     pub(crate) cache_file: Option<PathBuf>,
     pub(crate) metrics: Metrics,
+    pub(crate) events: EventQueue,
     #[cfg(feature = "http")]
     pub(crate) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     #[cfg(feature = "http")]
@@ -183,7 +259,8 @@ fn compile(snapshot: StreamSnapshot, source: Source) -> Loaded {
     let set = FlagSet { flags: snapshot.flags.clone(), segments: snapshot.segments.clone() };
     let plan = Plan::compile(&set, &CompileOptions::for_environment(snapshot.environment.clone()));
     let names = plan.flags().map(|(_, f)| (Box::from(f.key()), Arc::from(f.key()))).collect();
-    Loaded { snapshot, plan, source, names }
+    let experiment_flags = snapshot.experiment_flags.iter().cloned().collect();
+    Loaded { snapshot, plan, source, names, experiment_flags }
 }
 
 impl Shared {
@@ -207,6 +284,7 @@ impl Shared {
             cache_error: Mutex::new(None),
             cache_file: b.cache_file.clone(),
             metrics: Metrics::new(b.metrics_queue),
+            events: EventQueue::new(b.metrics_queue),
             #[cfg(feature = "http")]
             tasks: Mutex::new(Vec::new()),
             #[cfg(feature = "http")]

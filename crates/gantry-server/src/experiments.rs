@@ -326,7 +326,10 @@ impl Ingest {
             idempotency_key: None,
         };
         if !self.reserve(1)
-            || self.tx.try_send(JobBox(Job { environment: environment.to_owned(), events: vec![ev], received_ms: now_ms, done: None })).is_err()
+            || self
+                .tx
+                .try_send(JobBox(Job { environment: environment.to_owned(), events: vec![ev], received_ms: now_ms, done: None }))
+                .is_err()
         {
             self.dropped_auto.fetch_add(1, Ordering::Relaxed);
         }

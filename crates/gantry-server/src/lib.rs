@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod error;
 pub mod evaluation;
+pub mod experiments;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
@@ -51,6 +52,8 @@ pub struct ServerConfig {
     /// Frontend API: fill a missing `remoteAddress` with the caller's IP, as
     /// Unleash and Unleash Edge do.
     pub enrich_remote_address: bool,
+    /// Events API: at most this many events wait for the writer (beyond: 429).
+    pub max_pending_events: usize,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +67,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1 << 20,
             hostname: None,
             enrich_remote_address: true,
+            max_pending_events: 1_000_000,
         }
     }
 }
@@ -79,6 +83,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("hostname", &self.hostname)
             .field("enrich_remote_address", &self.enrich_remote_address)
+            .field("max_pending_events", &self.max_pending_events)
             .finish()
     }
 }
@@ -118,6 +123,7 @@ pub fn router<St: Store>(state: AppState<St>) -> Router {
     Router::new()
         .merge(admin::router::<St>())
         .merge(evaluation::router::<St>())
+        .merge(experiments::api::router::<St>())
         .merge(stream::router::<St>())
         .merge(ops::router::<St>())
         .route("/api/openapi.json", axum::routing::get(openapi::get_openapi))
@@ -175,6 +181,7 @@ pub async fn serve<St: Store>(
             }
         })
     };
+    let writer = tokio::spawn(experiments::run_writer(state.clone()));
     let app = router(state.clone());
     let st = state.clone();
     // Stream events are small writes: send them at once instead of waiting for
@@ -191,6 +198,7 @@ pub async fn serve<St: Store>(
     state.begin_shutdown();
     let _ = flusher.await;
     let _ = poller.await;
+    let _ = writer.await;
     if let Err(e) = state.flush_usage().await {
         tracing::warn!(error = %e, "final usage flush failed");
     }

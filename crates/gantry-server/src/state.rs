@@ -91,6 +91,10 @@ pub struct Views {
     pub tokens: BTreeMap<String, StoredToken>,
     /// Token ids by secret hash.
     pub token_hashes: HashMap<String, String>,
+    /// Experiments by key.
+    pub experiments: BTreeMap<String, gantry_core::StoredExperiment>,
+    /// Running experiment per environment and flag: env → flag → experiment key.
+    pub running: HashMap<String, HashMap<String, String>>,
 }
 
 impl Views {
@@ -251,6 +255,8 @@ pub struct Inner<S> {
     shutdown_tx: watch::Sender<bool>,
     /// Hash of the `GANTRY_ADMIN_TOKEN` value, if configured.
     pub env_admin_hash: Option<String>,
+    /// Event ingestion and experiment aggregates.
+    pub events: crate::experiments::Ingest,
 }
 
 /// The application state handed to every handler. Cheap to clone.
@@ -314,7 +320,8 @@ impl<S: Store> AppState<S> {
         let (shutdown_tx, shutdown) = watch::channel(false);
         let (changes, _) = broadcast::channel(4096);
         let views = build_views(snap, config.hostname.as_deref());
-        Ok(AppState {
+        let max_pending_events = config.max_pending_events;
+        let app = AppState {
             inner: Arc::new(Inner {
                 store,
                 clock,
@@ -328,8 +335,15 @@ impl<S: Store> AppState<S> {
                 shutdown,
                 shutdown_tx,
                 env_admin_hash,
+                events: crate::experiments::Ingest::new(max_pending_events),
             }),
-        })
+        };
+        let views = app.views();
+        let replayed = app.events.replay(&app.store, &views).await?;
+        if replayed > 0 {
+            tracing::info!(events = replayed, "experiment aggregates rebuilt from the events log");
+        }
+        Ok(app)
     }
 
     /// Current views.
@@ -424,6 +438,7 @@ impl<S: Store> AppState<S> {
             environment: env.to_owned(),
             flags: view.flagset.flags.clone(),
             segments: view.flagset.segments.clone(),
+            experiment_flags: views.running.get(env).map(|m| m.keys().cloned().collect()).unwrap_or_default(),
         }))
     }
 
@@ -487,6 +502,13 @@ pub fn build_views(snap: Snapshot, hostname: Option<&str>) -> Views {
         envs.insert(name, Arc::new(view));
     }
     let token_hashes = snap.tokens.iter().map(|t| (t.secret_hash.clone(), t.id.clone())).collect();
+    let mut running: HashMap<String, HashMap<String, String>> = HashMap::new();
+    for x in &snap.experiments {
+        let e = &x.experiment;
+        if e.status == gantry_api_types::ExperimentStatus::Running {
+            running.entry(e.environment.clone()).or_default().insert(e.flag.clone(), e.key.clone());
+        }
+    }
     Views {
         revision: snap.revision,
         environments: snap.environments,
@@ -495,6 +517,8 @@ pub fn build_views(snap: Snapshot, hostname: Option<&str>) -> Views {
         envs,
         tokens: snap.tokens.into_iter().map(|t| (t.id.clone(), t)).collect(),
         token_hashes,
+        experiments: snap.experiments.into_iter().map(|x| (x.experiment.key.clone(), x)).collect(),
+        running,
     }
 }
 

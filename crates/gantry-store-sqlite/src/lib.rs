@@ -15,8 +15,8 @@ use gantry_api_types::{Environment, TokenKind};
 use gantry_core::audit;
 use gantry_core::clock::rfc3339;
 use gantry_core::{
-    AuditEntry, Commit, Committed, EventBatchRow, Expect, Mutation, Snapshot, Store, StoreError, StoredEnvironment, StoredFlag, StoredSegment,
-    StoredExperiment, StoredToken, UsageRow,
+    AuditEntry, Commit, Committed, EventBatchRow, Expect, Mutation, Snapshot, Store, StoreError, StoredEnvironment, StoredExperiment,
+    StoredFlag, StoredSegment, StoredToken, UsageRow,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
@@ -430,13 +430,14 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let mut ids = Vec::with_capacity(batches.len());
         for b in &batches {
-            let id: i64 = sqlx::query_scalar("INSERT INTO event_batches (environment, received_ms, events) VALUES (?1, ?2, ?3) RETURNING id")
-                .bind(&b.environment)
-                .bind(b.received_ms)
-                .bind(&b.events)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(backend)?;
+            let id: i64 =
+                sqlx::query_scalar("INSERT INTO event_batches (environment, received_ms, events) VALUES (?1, ?2, ?3) RETURNING id")
+                    .bind(&b.environment)
+                    .bind(b.received_ms)
+                    .bind(&b.events)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(backend)?;
             ids.push(id);
         }
         tx.commit().await.map_err(backend)?;

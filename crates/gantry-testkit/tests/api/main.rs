@@ -5,6 +5,7 @@ mod auth_matrix;
 mod bad_input;
 mod conformance;
 mod evaluation_api;
+mod experiments;
 mod openapi;
 mod openfeature;
 mod sdk;

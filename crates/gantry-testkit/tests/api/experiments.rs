@@ -1,0 +1,175 @@
+//! Experiments end to end: the Rust SDK exposes units and tracks
+//! conversions with a known true effect, events travel over HTTP into the
+//! durable log, and the results API's interval covers the truth. Plus the
+//! events API's contract: validation (nothing stored), idempotency, and
+//! aggregates rebuilt after a restart.
+
+use std::time::Duration;
+
+use gantry_sdk::{Context, GantryClient};
+use gantry_testkit::{Options, TestApp};
+use serde_json::{json, Value};
+
+/// A deterministic uniform number in [0, 1) for a string (SplitMix64).
+fn uniform(s: &str, salt: u64) -> f64 {
+    let mut x = s.bytes().fold(salt ^ 0x9E37_79B9_7F4A_7C15, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3));
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+async fn setup_experiment(app: &TestApp, engine: &str) {
+    app.create_flag(json!({"key": "checkout", "kind": "string",
+        "variants": [{"name": "control", "weight": 500, "payload": {"type": "string", "value": "old"}},
+                     {"name": "treatment", "weight": 500, "payload": {"type": "string", "value": "new"}}],
+        "environments": {"production": {"enabled": true}}}))
+        .await;
+    let r = app
+        .admin_post(
+            "/api/v1/experiments",
+            &json!({"key": "checkout-exp", "flag": "checkout", "environment": "production", "engine": engine,
+            "hypothesis": "the new checkout converts better",
+            "metrics": [
+                {"name": "converted", "event": "purchase", "kind": "conversion", "role": "primary"},
+                {"name": "revenue", "event": "purchase", "kind": "mean", "cap": 500.0}
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = app.admin_post("/api/v1/experiments/checkout-exp/start", &json!({})).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
+async fn results(app: &TestApp) -> Value {
+    let r = app.admin_get("/api/v1/experiments/checkout-exp/results").await;
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_driven_experiment_recovers_the_true_effect() {
+    let app = TestApp::spawn().await;
+    setup_experiment(&app, "frequentist").await;
+    let sdk = GantryClient::builder().server(&app.base, &app.tokens.server).metrics_interval(Duration::from_secs(3600)).build().unwrap();
+    sdk.wait_until_ready(Duration::from_secs(10)).await.unwrap();
+
+    // True conversion rates: 10 % in control, 13 % in treatment (relative lift +30 %).
+    let (p_control, p_treatment) = (0.10, 0.13);
+    let true_lift = p_treatment / p_control - 1.0;
+    let n = 6000;
+    let mut served = [0u32; 2];
+    for i in 0..n {
+        let user = format!("user-{i}");
+        let ctx = Context::new().with_user_id(&user);
+        let variant = sdk.variant("checkout", &ctx).expect("a variant");
+        let t = usize::from(variant == "treatment");
+        served[t] += 1;
+        // Evaluating again is not a second exposure.
+        assert_eq!(sdk.variant("checkout", &ctx).as_deref(), Some(variant.as_str()));
+        if uniform(&user, 1) < [p_control, p_treatment][t] {
+            sdk.track(&user, "purchase", Some(20.0 + 80.0 * uniform(&user, 2)));
+        }
+    }
+    assert_eq!(sdk.dropped_events(), 0);
+    sdk.close().await; // flushes exposures and track events
+
+    let r = results(&app).await;
+    let units: Vec<u64> = r["units"].as_array().unwrap().iter().map(|u| u[1].as_u64().unwrap()).collect();
+    assert_eq!(units, vec![u64::from(served[0]), u64::from(served[1])], "{r}");
+    assert_eq!(r["srm"]["mismatch"], json!(false), "{}", r["srm"]);
+    let conv = &r["metrics"][0];
+    assert_eq!(conv["name"], "converted");
+    let cmp = &conv["variants"][1]["comparison"];
+    let [lo, hi] = [cmp["interval"][0].as_f64().unwrap(), cmp["interval"][1].as_f64().unwrap()];
+    assert!(lo <= true_lift && true_lift <= hi, "interval [{lo}, {hi}] misses the true lift {true_lift}: {cmp}");
+    assert!(cmp["p_value"].as_f64().unwrap() < 0.05, "{cmp}");
+    assert_eq!(cmp["status"], "wins", "{cmp}");
+    assert!(cmp["verdict"].as_str().unwrap().contains("treatment"), "{cmp}");
+    // Revenue per unit is reported for both arms.
+    assert!(r["metrics"][1]["variants"][0]["mean"].as_f64().unwrap() > 0.0);
+    app.stop().await;
+}
+
+async fn post_events(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
+    let r = app.req(reqwest::Method::POST, "/api/v1/events", Some(token)).json(&body).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_api_validates_dedupes_and_survives_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_with(Options { data_dir: Some(data.path().to_owned()), ..Default::default() }).await;
+    setup_experiment(&app, "bayesian").await;
+
+    // Bad input: a 422 naming the field, and nothing of the batch is stored.
+    let (s, b) = post_events(
+        &app,
+        &app.tokens.client,
+        json!({"events": [
+            {"type": "exposure", "unit_id": "u1", "flag": "checkout", "variant": "control"},
+            {"type": "track", "unit_id": "u1"}
+        ]}),
+    )
+    .await;
+    assert_eq!((s, b["code"].as_str()), (422, Some("validation_failed")), "{b}");
+    assert_eq!(b["fields"][0]["field"], "events[1].name");
+    let (s, b) = post_events(&app, &app.tokens.client, json!({"events": [{"type": "click", "unit_id": "u1"}]})).await;
+    assert_eq!((s, b["code"].as_str()), (422, Some("validation_failed")), "{b}");
+    let (s, b) = post_events(&app, &app.tokens.client, json!({"events": [], "extra": 1})).await;
+    assert_eq!(s, 422, "{b}");
+    let (s, _) = post_events(&app, "nope", json!({"events": []})).await;
+    assert_eq!(s, 401);
+    assert_eq!(results(&app).await["units"], json!([["control", 0], ["treatment", 0]]));
+
+    // Exposures and conversions, sent twice with the same idempotency keys.
+    let mut events = Vec::new();
+    for i in 0..200 {
+        let v = if i % 2 == 0 { "control" } else { "treatment" };
+        events.push(
+            json!({"type": "exposure", "unit_id": format!("u{i}"), "flag": "checkout", "variant": v, "idempotency_key": format!("e{i}")}),
+        );
+        if i % 4 == 1 || i % 8 == 0 {
+            events.push(
+                json!({"type": "track", "unit_id": format!("u{i}"), "name": "purchase", "value": 10.0, "idempotency_key": format!("t{i}")}),
+            );
+        }
+    }
+    let batch = json!({ "events": events });
+    let (s, b) = post_events(&app, &app.tokens.server, batch.clone()).await;
+    assert_eq!((s, b["accepted"].as_u64(), b["duplicates"].as_u64()), (202, Some(275), Some(0)), "{b}");
+    let (s, b) = post_events(&app, &app.tokens.server, batch).await;
+    assert_eq!((s, b["duplicates"].as_u64()), (202, Some(275)), "{b}");
+
+    let before = results(&app).await;
+    assert_eq!(before["units"], json!([["control", 100], ["treatment", 100]]));
+    assert_eq!(before["metrics"][0]["variants"][0]["mean"], json!(0.25));
+    assert_eq!(before["metrics"][0]["variants"][1]["mean"], json!(0.5));
+    let cmp = &before["metrics"][0]["variants"][1]["comparison"];
+    assert!(cmp["chance_to_win"].as_f64().is_some_and(|c| c > 0.99), "{cmp}");
+
+    // Stop, then crash and restart: the aggregates are rebuilt from the log.
+    assert_eq!(app.admin_post("/api/v1/experiments/checkout-exp/stop", &json!({})).await.status(), 200);
+    app.kill().await;
+    let app = TestApp::spawn_with(Options { data_dir: Some(data.path().to_owned()), ..Default::default() }).await;
+    let after = results(&app).await;
+    assert_eq!(after["units"], before["units"]);
+    assert_eq!(after["metrics"], before["metrics"]);
+    // A stopped experiment no longer collects.
+    let (s, _) = post_events(
+        &app,
+        &app.tokens.server,
+        json!({"events": [{"type": "exposure", "unit_id": "late", "flag": "checkout", "variant": "control"}]}),
+    )
+    .await;
+    assert_eq!(s, 202);
+    assert_eq!(results(&app).await["units"], before["units"]);
+    // Lifecycle errors are 409 with a stable code.
+    let r = app.admin_post("/api/v1/experiments/checkout-exp/stop", &json!({})).await;
+    assert_eq!(r.status(), 409);
+    let r = app.admin_get("/api/v1/experiments/missing/results").await;
+    assert_eq!(r.status(), 404);
+    let audit: Value = app.admin_get("/api/v1/audit?limit=10").await.json().await.unwrap();
+    assert!(audit.to_string().contains("experiment.stop"), "{audit}");
+    app.stop().await;
+}
