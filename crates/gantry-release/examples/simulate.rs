@@ -19,7 +19,9 @@ fn main() {
     println!("traffic 2000 req/min (lognormal sigma 0.3 per minute), control error rate 1 %, shared per-minute shock Gamma(10)/10");
     println!("guardrails: sequential treatment-vs-control (mixing sd 0.01, min 200 requests/arm), error rate > 5 % for 5 min (window 5 min, min 50)");
     println!();
-    println!("| alpha | treatment error rate | rolled back | paused | completed | detection median (min) | detection p95 (min) | by guardrail |");
+    println!(
+        "| alpha | treatment error rate | rolled back | paused | completed | detection median (min) | detection p95 (min) | by guardrail |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     for alpha in [0.05, 0.01] {
         let plan = sim::plan(alpha);
@@ -29,7 +31,7 @@ fn main() {
             let q = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v:.0}"));
             println!(
                 "| {alpha} | {:.2} % | {:.2} % | {:.2} % | {:.2} % | {} | {} | {:?} |",
-                effect,
+                100.0 * 0.01 * effect,
                 pct(s.rolled_back),
                 pct(s.paused),
                 pct(s.completed),

@@ -39,7 +39,9 @@ pub enum AlertAction {
 impl AlertAction {
     fn effect(&self) -> Effect {
         match self {
-            AlertAction::AbortRollout { flag, environment } => Effect::AbortRollout { flag: flag.clone(), environment: environment.clone() },
+            AlertAction::AbortRollout { flag, environment } => {
+                Effect::AbortRollout { flag: flag.clone(), environment: environment.clone() }
+            }
             AlertAction::KillSwitch { flag, environment } => Effect::KillSwitch { flag: flag.clone(), environment: environment.clone() },
             AlertAction::MaintenanceMode => Effect::MaintenanceMode { enabled: true },
         }
@@ -241,7 +243,11 @@ pub fn evaluate_alert(rule: &AlertRule, state: &AlertState, m: &Measurement, now
         };
     }
     let change = (st.status != from).then_some(AlertChange { from, to: st.status, at: now });
-    let effects = if st.status == AlertStatus::Firing && from != AlertStatus::Firing { rule.actions.iter().map(AlertAction::effect).collect() } else { Vec::new() };
+    let effects = if st.status == AlertStatus::Firing && from != AlertStatus::Firing {
+        rule.actions.iter().map(AlertAction::effect).collect()
+    } else {
+        Vec::new()
+    };
     AlertOutcome { state: st, verdict: a.verdict, change, effects }
 }
 

@@ -593,7 +593,8 @@ impl GuardrailState {
                     self.consecutive_failures += 1;
                 }
                 let over = |limit: Option<u32>, n: u32| limit.is_some_and(|l| n > l);
-                self.status = if over(spec.failure_limit, self.failures) || over(spec.consecutive_failure_limit, self.consecutive_failures) {
+                self.status = if over(spec.failure_limit, self.failures) || over(spec.consecutive_failure_limit, self.consecutive_failures)
+                {
                     GuardrailStatus::Failed
                 } else {
                     GuardrailStatus::Breaching

@@ -227,12 +227,16 @@ impl NotifyState {
         let mut empty = Vec::new();
         for (key, g) in self.groups.iter_mut().filter(|(_, g)| g.next_flush_at <= now) {
             g.next_flush_at = now.plus(policy.group_interval_ms);
-            let firing: BTreeSet<String> = g.alerts.values().filter(|a| a.status == NotifyStatus::Firing).map(|a| a.fingerprint.clone()).collect();
-            let resolved: BTreeSet<String> = g.alerts.values().filter(|a| a.status == NotifyStatus::Resolved).map(|a| a.fingerprint.clone()).collect();
+            let firing: BTreeSet<String> =
+                g.alerts.values().filter(|a| a.status == NotifyStatus::Firing).map(|a| a.fingerprint.clone()).collect();
+            let resolved: BTreeSet<String> =
+                g.alerts.values().filter(|a| a.status == NotifyStatus::Resolved).map(|a| a.fingerprint.clone()).collect();
             let reason = match g.last_sent_at {
                 None if firing.is_empty() => None, // resolved within group_wait: never notified
                 None => Some(Reason::First),
-                Some(_) if !firing.is_subset(&g.last_firing) => Some(if g.last_firing.is_empty() { Reason::First } else { Reason::NewFiring }),
+                Some(_) if !firing.is_subset(&g.last_firing) => {
+                    Some(if g.last_firing.is_empty() { Reason::First } else { Reason::NewFiring })
+                }
                 Some(_) if firing.is_empty() && !g.last_firing.is_empty() => Some(Reason::AllResolved),
                 Some(_) if policy.send_resolved && !resolved.is_subset(&g.last_resolved) && !firing.is_empty() => Some(Reason::NewResolved),
                 Some(last) if !firing.is_empty() && now.since(last) >= policy.repeat_interval_ms => Some(Reason::Repeat),

@@ -48,7 +48,13 @@ fn d_success() -> u32 {
 
 impl Default for ProbeSpec {
     fn default() -> Self {
-        ProbeSpec { interval_ms: d_interval(), timeout_ms: d_timeout(), failure_threshold: d_failure(), success_threshold: d_success(), initial_delay_ms: 0 }
+        ProbeSpec {
+            interval_ms: d_interval(),
+            timeout_ms: d_timeout(),
+            failure_threshold: d_failure(),
+            success_threshold: d_success(),
+            initial_delay_ms: 0,
+        }
     }
 }
 
@@ -304,7 +310,8 @@ impl ProbeState {
         } else {
             self.consecutive_successes += 1;
             self.consecutive_failures = 0;
-            let healthy = matches!(from, ProbeHealth::Healthy | ProbeHealth::Warning) || self.consecutive_successes >= spec.success_threshold.max(1);
+            let healthy =
+                matches!(from, ProbeHealth::Healthy | ProbeHealth::Warning) || self.consecutive_successes >= spec.success_threshold.max(1);
             if healthy {
                 self.health = if obs.status == CheckStatus::Warn { ProbeHealth::Warning } else { ProbeHealth::Healthy };
             }

@@ -519,7 +519,10 @@ impl Machine<'_> {
                 self.set_percentage(self.plan.percentage_at(index));
                 self.st.status = Status::AwaitingApproval;
                 self.record(Event::AwaitingApproval, cause, from);
-                let msg = format!("{} in {}: step {} awaits approval at {}", self.plan.target.flag, self.plan.target.environment, index, self.st.percentage);
+                let msg = format!(
+                    "{} in {}: step {} awaits approval at {}",
+                    self.plan.target.flag, self.plan.target.environment, index, self.st.percentage
+                );
                 self.notify(Severity::Warning, msg);
             }
         }
@@ -554,7 +557,10 @@ impl Machine<'_> {
         let notify = cause.is_guardrail() && event == Event::Paused;
         self.record(event, cause, from);
         if notify {
-            let msg = format!("{} in {}: rollout paused at {} by a guardrail", self.plan.target.flag, self.plan.target.environment, self.st.percentage);
+            let msg = format!(
+                "{} in {}: rollout paused at {} by a guardrail",
+                self.plan.target.flag, self.plan.target.environment, self.st.percentage
+            );
             self.notify(Severity::Warning, msg);
         }
     }

@@ -72,7 +72,8 @@ impl Schedule {
         if steps.windows(2).any(|w| w[1].1 < w[0].1) {
             return Err(ReleaseError::InvalidSchedule { problem: "ramp percentages must not decrease" });
         }
-        let changes = steps.iter().map(|(at, p)| ScheduledChange { at: *at, action: ScheduledAction::SetPercentage { percentage: *p } }).collect();
+        let changes =
+            steps.iter().map(|(at, p)| ScheduledChange { at: *at, action: ScheduledAction::SetPercentage { percentage: *p } }).collect();
         Ok(Schedule { target, changes })
     }
 }
@@ -96,7 +97,12 @@ pub fn due(schedule: &Schedule, last_applied: Option<Timestamp>, now: Timestamp)
     }
     let mut effects = Vec::new();
     if let Some(p) = percentage {
-        effects.push(Effect::SetPercentage { flag: t.flag.clone(), environment: t.environment.clone(), rule: t.rule.clone(), percentage: p });
+        effects.push(Effect::SetPercentage {
+            flag: t.flag.clone(),
+            environment: t.environment.clone(),
+            rule: t.rule.clone(),
+            percentage: p,
+        });
     }
     if let Some(e) = enabled {
         effects.push(Effect::SetEnabled { flag: t.flag.clone(), environment: t.environment.clone(), enabled: e });
@@ -120,7 +126,8 @@ mod tests {
         assert_eq!(mon.weekday(), 0);
         let wed = mon.plus(48 * HOUR_MS);
         let fri = mon.plus(96 * HOUR_MS);
-        let s = Schedule::calendar_ramp(target(), &[(mon, Percentage::pct(10)), (wed, Percentage::pct(25)), (fri, Percentage::pct(100))]).unwrap();
+        let s = Schedule::calendar_ramp(target(), &[(mon, Percentage::pct(10)), (wed, Percentage::pct(25)), (fri, Percentage::pct(100))])
+            .unwrap();
         let d = due(&s, None, mon.minus(1));
         assert!(d.changes.is_empty() && d.effects.is_empty());
         assert_eq!(d.next_at, Some(mon));
@@ -133,7 +140,10 @@ mod tests {
         // Down from Tuesday to Saturday: both later changes are due, one effect (100 %).
         let d = due(&s, Some(mon), fri.plus(HOUR_MS));
         assert_eq!(d.changes.len(), 2);
-        assert_eq!(d.effects, vec![Effect::SetPercentage { flag: "f".into(), environment: "prod".into(), rule: None, percentage: Percentage::FULL }]);
+        assert_eq!(
+            d.effects,
+            vec![Effect::SetPercentage { flag: "f".into(), environment: "prod".into(), rule: None, percentage: Percentage::FULL }]
+        );
         assert_eq!(d.next_at, None);
         assert!(Schedule::calendar_ramp(target(), &[(mon, Percentage::pct(25)), (wed, Percentage::pct(10))]).is_err());
         assert!(Schedule::calendar_ramp(target(), &[(wed, Percentage::pct(10)), (mon, Percentage::pct(25))]).is_err());

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use gantry_release::alert::{evaluate_alert, to_alert, AlertAction, AlertRule, AlertState, AlertStatus};
 use gantry_release::guardrail::{Check, Condition, Measurement, Metric, NoDataPolicy, Op};
-use gantry_release::notify::{next_attempt, slack_payload, webhook_payload, AttemptResult, GroupPolicy, NotifyState, Reason, RetryDecision, RetryPolicy};
+use gantry_release::notify::{
+    next_attempt, slack_payload, webhook_payload, AttemptResult, GroupPolicy, NotifyState, Reason, RetryDecision, RetryPolicy,
+};
 use gantry_release::time::{MINUTE_MS, SECOND_MS};
 use gantry_release::{Effect, Timestamp};
 
@@ -46,7 +48,13 @@ fn for_and_keep_firing_for_follow_prometheus() {
         let val = if (3..=12).contains(&m) { 0.2 } else { 0.01 };
         let out = evaluate_alert(&r, &s, &v(val), now);
         if out.change.is_some_and(|c| c.to == AlertStatus::Firing) {
-            assert_eq!(out.effects, vec![Effect::AbortRollout { flag: "new-checkout".into(), environment: "prod".into() }, Effect::MaintenanceMode { enabled: true }]);
+            assert_eq!(
+                out.effects,
+                vec![
+                    Effect::AbortRollout { flag: "new-checkout".into(), environment: "prod".into() },
+                    Effect::MaintenanceMode { enabled: true }
+                ]
+            );
         } else {
             assert!(out.effects.is_empty());
         }
@@ -79,7 +87,11 @@ fn pending_resets_on_one_good_evaluation_and_errors_change_nothing() {
     let s = evaluate_alert(&r0, &AlertState::default(), &v(1.0), T0).state;
     assert_eq!(s.status, AlertStatus::Firing);
     assert_eq!(evaluate_alert(&r0, &s, &v(0.0), T0.plus(MINUTE_MS)).state.status, AlertStatus::Resolved);
-    assert_eq!(evaluate_alert(&r0, &s, &Measurement::NoData, T0.plus(MINUTE_MS)).state.status, AlertStatus::Resolved, "no data (inconclusive) is not a breach");
+    assert_eq!(
+        evaluate_alert(&r0, &s, &Measurement::NoData, T0.plus(MINUTE_MS)).state.status,
+        AlertStatus::Resolved,
+        "no data (inconclusive) is not a breach"
+    );
 }
 
 #[test]
@@ -176,7 +188,11 @@ fn retries_back_off_with_seeded_jitter_and_honour_retry_after() {
         let nominal = (1000u64 << i).min(60_000) as f64;
         assert!((*d as f64) >= nominal * 0.8 && (*d as f64) <= nominal * 1.2, "attempt {}: {d}", i + 1);
     }
-    assert_ne!(next_attempt(&p, 1, &AttemptResult::Timeout, T0, 1), next_attempt(&p, 1, &AttemptResult::Timeout, T0, 2), "seeds spread retries");
+    assert_ne!(
+        next_attempt(&p, 1, &AttemptResult::Timeout, T0, 1),
+        next_attempt(&p, 1, &AttemptResult::Timeout, T0, 2),
+        "seeds spread retries"
+    );
     assert_eq!(next_attempt(&p, p.max_attempts, &AttemptResult::Network, T0, 7), RetryDecision::GiveUp);
     let RetryDecision::RetryAt { at } = next_attempt(&p, 1, &status(429, Some("30")), T0, 7) else { panic!() };
     assert!(at.since(T0) >= 30_000 && at.since(T0) <= 30_200);

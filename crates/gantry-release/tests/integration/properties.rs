@@ -49,8 +49,11 @@ fn plan_strategy() -> impl Strategy<Value = RolloutPlan> {
             target: RolloutTarget { flag: "f".into(), environment: "e".into(), rule: None },
             steps,
             guardrails: if with_guardrail { vec![g] } else { vec![] },
-            on_failure: [Default::default(), gantry_release::rollout::FailureAction::BackOneStep, gantry_release::rollout::FailureAction::Pause]
-                [on_failure],
+            on_failure: [
+                Default::default(),
+                gantry_release::rollout::FailureAction::BackOneStep,
+                gantry_release::rollout::FailureAction::Pause,
+            ][on_failure],
             on_inconclusive: Default::default(),
             max_step_extension_ms: None,
         }
@@ -83,8 +86,9 @@ proptest! {
                 Action::Cmd(cmd) => Input::Command(cmd),
             };
             let before = state.clone();
-            match step(&plan, &state, &input, now) {
-                Ok(out) => {
+            // Rejected commands (Err) leave the state as it was.
+            if let Ok(out) = step(&plan, &state, &input, now) {
+                {
                     out.state.check(&plan).map_err(|e| TestCaseError::fail(format!("{e}: {:?}", out.state)))?;
                     // Replaying the same input at the same time after a JSON round trip is identical.
                     let restored: RolloutState = serde_json::from_str(&serde_json::to_string(&before).unwrap()).unwrap();
@@ -100,7 +104,6 @@ proptest! {
                     }
                     state = out.state;
                 }
-                Err(_) => {} // rejected commands leave the state as it was
             }
             last_progress_pct = if state.status.is_active() { Some(state.percentage) } else { None };
             if state.status == Status::Progressing {

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use gantry_release::guardrail::{ArmCounters, Condition, GuardrailSpec, GuardrailStatus, Measurement, Metric, NoDataPolicy, Op, Verdict};
 use gantry_release::rollout::{
-    next_wakeup, step, Cause, Command, Event, FailureAction, Input, InconclusiveAction, Outcome, RolloutPlan, RolloutState, RolloutTarget, Status, Step, Tick,
+    next_wakeup, step, Cause, Command, Event, FailureAction, InconclusiveAction, Input, Outcome, RolloutPlan, RolloutState, RolloutTarget,
+    Status, Step, Tick,
 };
 use gantry_release::time::MINUTE_MS;
 use gantry_release::{Effect, Percentage, ReleaseError, Timestamp};
@@ -144,7 +145,7 @@ fn threshold_breach_must_last_for_before_rollback() {
     assert_eq!(d.state.status, Status::RolledBack);
     assert_eq!(d.state.percentage, Percentage::ZERO);
     assert_eq!(d.percentages().last(), Some(&Percentage::ZERO));
-    assert!(matches!(d.state.pause_cause, None));
+    assert!(d.state.pause_cause.is_none());
     let last = d.log.last().unwrap();
     assert!(last.effects.iter().any(|e| matches!(e, Effect::Notify { severity: gantry_release::Severity::Critical, .. })));
 }
@@ -192,7 +193,11 @@ fn minimum_sample_and_no_data_hold_promotion_then_pause() {
 
 #[test]
 fn no_data_policies() {
-    for (policy, expect) in [(NoDataPolicy::Success, Status::Completed), (NoDataPolicy::Inconclusive, Status::Paused), (NoDataPolicy::Failure, Status::RolledBack)] {
+    for (policy, expect) in [
+        (NoDataPolicy::Success, Status::Completed),
+        (NoDataPolicy::Inconclusive, Status::Paused),
+        (NoDataPolicy::Failure, Status::RolledBack),
+    ] {
         let mut g = threshold_guardrail();
         g.check.on_no_data = policy;
         g.for_ms = 0;
@@ -227,7 +232,10 @@ fn approval_wait_pause_resume_keep_the_hold() {
         d.tick(Tick::default(), at(m));
     }
     assert_eq!(d.state.status, Status::AwaitingApproval, "an approval step waits forever");
-    assert_eq!(d.cmd(Command::Promote { full: false, expected_step: Some(0) }, at(201)), Err(ReleaseError::StaleStep { expected: 0, actual: 1 }));
+    assert_eq!(
+        d.cmd(Command::Promote { full: false, expected_step: Some(0) }, at(201)),
+        Err(ReleaseError::StaleStep { expected: 0, actual: 1 })
+    );
     d.cmd(Command::Promote { full: false, expected_step: Some(1) }, at(201)).unwrap();
     assert_eq!((d.state.status, d.state.step, d.state.percentage), (Status::Progressing, 2, Percentage::pct(50)));
     d.cmd(Command::Promote { full: true, expected_step: None }, at(202)).unwrap();
@@ -342,7 +350,9 @@ fn restart_from_json_mid_step_resumes_without_repeat_or_skip() {
             assert_eq!(oa, ob, "minute {m}: identical before the outage");
         }
     }
-    let steps = |d: &Driver| d.log.iter().flat_map(|o| o.transitions.iter()).filter(|t| t.event == Event::StepEntered).map(|t| t.step).collect::<Vec<_>>();
+    let steps = |d: &Driver| {
+        d.log.iter().flat_map(|o| o.transitions.iter()).filter(|t| t.event == Event::StepEntered).map(|t| t.step).collect::<Vec<_>>()
+    };
     assert_eq!(steps(&a), vec![0, 1, 3, 4]);
     assert_eq!(steps(&b), vec![0, 1, 3, 4], "no step repeated or skipped across the restart");
     assert_eq!(a.state.status, Status::Completed);
@@ -365,7 +375,8 @@ fn invalid_plans_are_rejected() {
     let mut bad = p(vec![ramp(10, 1)]);
     bad.guardrails = vec![threshold_guardrail(), threshold_guardrail()];
     assert!(matches!(bad.validate(), Err(ReleaseError::DuplicateGuardrail { .. })));
-    bad.guardrails = vec![GuardrailSpec::new("s", Metric::Scalar, Condition::Sequential { alpha: 0.05, mixing_sd: 0.01, relative_margin: 0.0 })];
+    bad.guardrails =
+        vec![GuardrailSpec::new("s", Metric::Scalar, Condition::Sequential { alpha: 0.05, mixing_sd: 0.01, relative_margin: 0.0 })];
     assert!(matches!(bad.validate(), Err(ReleaseError::InvalidSetting { .. })));
     // The wire form round-trips and fills defaults.
     let json = r#"{"target":{"flag":"f","environment":"prod"},

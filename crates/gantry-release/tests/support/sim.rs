@@ -38,7 +38,8 @@ impl Scenario {
 /// The plan used for the decision-quality figures: 1 → 5 → 10 → 25 → 50 → 100 %, 10 minutes
 /// each, a sequential comparison against control and a plain "error rate > 5 % for 5 minutes".
 pub fn plan(alpha: f64) -> RolloutPlan {
-    let mut seq = GuardrailSpec::new("errors-vs-control", Metric::ErrorRate, Condition::Sequential { alpha, mixing_sd: 0.01, relative_margin: 0.0 });
+    let mut seq =
+        GuardrailSpec::new("errors-vs-control", Metric::ErrorRate, Condition::Sequential { alpha, mixing_sd: 0.01, relative_margin: 0.0 });
     seq.interval_ms = MINUTE_MS;
     seq.check.min_requests = 200;
     let mut thr = GuardrailSpec::new("error-rate", Metric::ErrorRate, Condition::Threshold { op: Op::Gt, value: 0.05 });
@@ -149,9 +150,9 @@ pub fn run(plan: &RolloutPlan, sc: &Scenario, seed: u64) -> Run {
         state = out.state;
         if !state.status.is_active() {
             let cause = match state.pause_cause.clone().or_else(|| out.transitions.last().map(|x| x.cause.clone())) {
-                Some(Cause::GuardrailFailed { guardrail } | Cause::GuardrailErrored { guardrail } | Cause::ExtensionExhausted { guardrail }) => {
-                    Some(guardrail)
-                }
+                Some(
+                    Cause::GuardrailFailed { guardrail } | Cause::GuardrailErrored { guardrail } | Cause::ExtensionExhausted { guardrail },
+                ) => Some(guardrail),
                 _ => None,
             };
             return Run { status: state.status, minutes: minute as f64, cause };
