@@ -285,10 +285,10 @@ pub fn analyze(input: &ExperimentInput, settings: &AnalysisSettings) -> Result<E
     if k < 2 {
         return Err(AnalysisError::TooFewVariants);
     }
-    if !(settings.alpha > 0.0 && settings.alpha < 1.0) {
+    if settings.alpha.is_nan() || settings.alpha <= 0.0 || settings.alpha >= 1.0 {
         return Err(AnalysisError::InvalidSetting { setting: "alpha".into() });
     }
-    if settings.sequential_tuning.is_some_and(|t| !(t > 0.0)) {
+    if settings.sequential_tuning.is_some_and(|t| t.is_nan() || t <= 0.0) {
         return Err(AnalysisError::InvalidSetting { setting: "sequential_tuning".into() });
     }
     if let Some(m) = input.metrics.iter().find(|m| m.sums.len() != k) {
@@ -308,7 +308,8 @@ pub fn analyze(input: &ExperimentInput, settings: &AnalysisSettings) -> Result<E
         let mut variants = Vec::with_capacity(k);
         for (j, sums) in metric.sums.iter().enumerate() {
             let plain = ArmEstimate::from_sums(spec.kind, sums);
-            let mut result = VariantResult { variant: input.variants[j].name.clone(), units: sums.n, mean: plain.unadjusted_mean, comparison: None };
+            let mut result =
+                VariantResult { variant: input.variants[j].name.clone(), units: sums.n, mean: plain.unadjusted_mean, comparison: None };
             if j == 0 {
                 row.push(None);
                 variants.push(result);
@@ -467,7 +468,11 @@ fn signed(x: f64, pct: bool) -> String {
     let decimals = if pct { (1 - mag).clamp(1, 6) } else { (2 - mag).clamp(0, 6) } as usize;
     let s = format!("{:+.*}", decimals, v);
     let s = s.replacen('-', "−", 1);
-    if pct { format!("{s}%") } else { s }
+    if pct {
+        format!("{s}%")
+    } else {
+        s
+    }
 }
 
 fn verdict_text(status: Status, name: &str, numbers: Option<(f64, [f64; 2], Option<f64>)>, s: &AnalysisSettings) -> String {

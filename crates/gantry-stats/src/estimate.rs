@@ -124,7 +124,8 @@ pub fn cuped_pair(binomial: bool, control: &MetricSums, treatment: &MetricSums) 
     if var_x == 0.0 || var_y == 0.0 {
         return CupedPair { theta: 0.0, control: unadjusted(control), treatment: unadjusted(treatment) };
     }
-    let cov = sample_covariance(n, control.sum + treatment.sum, control.pre_sum + treatment.pre_sum, control.cross_pre + treatment.cross_pre);
+    let cov =
+        sample_covariance(n, control.sum + treatment.sum, control.pre_sum + treatment.pre_sum, control.cross_pre + treatment.cross_pre);
     let theta = cov / var_x;
     let adjust = |s: &MetricSums| {
         let y_bar = mean(s.n, s.sum);

@@ -107,7 +107,11 @@ impl MetricSums {
 }
 
 pub(crate) fn mean(n: u64, sum: f64) -> f64 {
-    if n == 0 { 0.0 } else { sum / n as f64 }
+    if n == 0 {
+        0.0
+    } else {
+        sum / n as f64
+    }
 }
 
 /// Bessel-corrected variance from sums (0 when n ≤ 1).

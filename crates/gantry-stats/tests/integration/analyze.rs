@@ -108,7 +108,11 @@ fn three_arm_experiment() -> ExperimentInput {
             },
             MetricInput {
                 spec: spec("revenue", MetricKind::Mean),
-                sums: vec![MetricSums::new(3300, 16_500.0, 200_000.0), MetricSums::new(3310, 17_000.0, 205_000.0), MetricSums::new(3390, 17_100.0, 210_000.0)],
+                sums: vec![
+                    MetricSums::new(3300, 16_500.0, 200_000.0),
+                    MetricSums::new(3310, 17_000.0, 205_000.0),
+                    MetricSums::new(3390, 17_100.0, 210_000.0),
+                ],
             },
         ],
     }
@@ -172,7 +176,8 @@ fn builds_from_unit_columns_with_capping_cuped_and_ratio() {
             MetricInput::from_units(spec("ratio", MetricKind::Ratio), &variant, UnitValues::Ratio { num: &value, den: &den }, 2),
         ],
     };
-    let res = analyze(&exp, &AnalysisSettings { difference: gantry_stats::DifferenceType::Absolute, ..AnalysisSettings::default() }).unwrap();
+    let res =
+        analyze(&exp, &AnalysisSettings { difference: gantry_stats::DifferenceType::Absolute, ..AnalysisSettings::default() }).unwrap();
     let width = |m: usize| {
         let ci = res.metrics[m].variants[1].comparison.as_ref().unwrap().interval.unwrap();
         ci[1] - ci[0]

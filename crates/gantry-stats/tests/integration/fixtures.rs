@@ -184,7 +184,11 @@ fn bayesian_test_matches_gbstats() {
             difference: difference(&c["difference"]),
             alpha: 0.05,
             inverse: c["inverse"].as_bool().unwrap_or_default(),
-            prior: GaussianPrior { mean: num(&p["mean"]), variance: num(&p["variance"]), proper: p["proper"].as_bool().unwrap_or_default() },
+            prior: GaussianPrior {
+                mean: num(&p["mean"]),
+                variance: num(&p["variance"]),
+                proper: p["proper"].as_bool().unwrap_or_default(),
+            },
             prior_scale: difference(&c["prior_scale"]),
         };
         let r = bayesian_test(&arm(kind, &c["control"]), &arm(kind, &c["treatment"]), &cfg).expect("test");

@@ -15,7 +15,10 @@ fn arm_strategy() -> impl Strategy<Value = ArmEstimate> {
 }
 
 fn config(relative: bool) -> FrequentistConfig {
-    FrequentistConfig { difference: if relative { DifferenceType::Relative } else { DifferenceType::Absolute }, ..FrequentistConfig::default() }
+    FrequentistConfig {
+        difference: if relative { DifferenceType::Relative } else { DifferenceType::Absolute },
+        ..FrequentistConfig::default()
+    }
 }
 
 proptest! {
