@@ -411,17 +411,49 @@ def gen_power():
     return out
 
 
-def bench_gbstats(out_dir):
-    """Time gbstats on the benchmark's shape: 5 metrics x 2 treatment comparisons from sufficient stats."""
-    pairs = arm_pair_cases(10)
+def bench_gbstats(_out_dir):
+    """Time gbstats on the benchmark's shape (benches/analyze.rs): 1M units, 3 variants, 5 metrics
+    (conversion, CUPED revenue, count, ratio, mean) -> 10 treatment-vs-control TwoSidedTTests from
+    sufficient statistics, plus the SRM check. Prints the mean time per whole analysis."""
+    n = 333_333
+
+    def arms():
+        y = RNG.normal(20.0, 6.0, 20_000)
+        x = RNG.normal(25.0, 7.0, 20_000)
+        k = n / len(y)
+        return {"n": n, "sum": f(y.sum() * k), "sum_sq": f((y * y).sum() * k), "pre_sum": f(x.sum() * k),
+                "pre_sum_sq": f((x * x).sum() * k), "cross_pre": f((x * y).sum() * k)}
+
+    data = [[arms() for _ in range(3)] for _ in range(5)]
+
+    def one_analysis():
+        check_srm([333_000, 333_500, 333_500], [33, 33, 34])
+        for m, variants in enumerate(data):
+            a = variants[0]
+            for b in variants[1:]:
+                if m == 0:
+                    sa, sb = ProportionStatistic(n=n, sum=n * 0.1), ProportionStatistic(n=n, sum=n * 0.102)
+                elif m == 1:
+                    sa, sb = (RegressionAdjustedStatistic(
+                        n=n, post_statistic=SampleMeanStatistic(n=n, sum=s["sum"], sum_squares=s["sum_sq"]),
+                        pre_statistic=SampleMeanStatistic(n=n, sum=s["pre_sum"], sum_squares=s["pre_sum_sq"]),
+                        post_pre_sum_of_products=s["cross_pre"], theta=0) for s in (a, b))
+                elif m == 3:
+                    sa, sb = (RatioStatistic(
+                        n=n, m_statistic=SampleMeanStatistic(n=n, sum=s["sum"], sum_squares=s["sum_sq"]),
+                        d_statistic=SampleMeanStatistic(n=n, sum=s["pre_sum"], sum_squares=s["pre_sum_sq"]),
+                        m_d_sum_of_products=s["cross_pre"]) for s in (a, b))
+                else:
+                    sa, sb = (SampleMeanStatistic(n=n, sum=s["sum"], sum_squares=s["sum_sq"]) for s in (a, b))
+                TwoSidedTTest(sa, sb, FrequentistConfig(difference_type="relative")).compute_result()
+
+    one_analysis()
+    reps = 300
     start = time.perf_counter()
-    reps = 200
     for _ in range(reps):
-        for p in pairs[:5]:
-            for _v in range(2):
-                TwoSidedTTest(stat_of(p["kind"], p["control"]), stat_of(p["kind"], p["treatment"])).compute_result()
+        one_analysis()
     per = (time.perf_counter() - start) / reps
-    print(f"gbstats: analysis of 5 metrics x 2 comparisons from sufficient stats: {per * 1e6:.1f} us")
+    print(f"gbstats 0.8.0: analysis from sufficient stats (10 comparisons + SRM): {per * 1e6:.1f} us per experiment")
 
 
 def main():

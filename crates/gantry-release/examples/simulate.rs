@@ -31,7 +31,7 @@ fn main() {
             let q = |x: Option<f64>| x.map_or("-".to_owned(), |v| format!("{v:.0}"));
             println!(
                 "| {alpha} | {:.2} % | {:.2} % | {:.2} % | {:.2} % | {} | {} | {:?} |",
-                effect,
+                100.0 * 0.01 * effect,
                 pct(s.rolled_back),
                 pct(s.paused),
                 pct(s.completed),

@@ -133,6 +133,9 @@ pub struct AlertState {
     /// Last evaluation that breached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_breach_at: Option<Timestamp>,
+    /// First evaluation without a breach while firing (start of `keep_firing_for`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_firing_since: Option<Timestamp>,
     /// When it resolved (`endsAt`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved_at: Option<Timestamp>,
@@ -191,6 +194,7 @@ pub fn evaluate_alert(rule: &AlertRule, state: &AlertState, m: &Measurement, now
         let breach = a.verdict == Verdict::Failed;
         if breach {
             st.last_breach_at = Some(now);
+            st.keep_firing_since = None;
         }
         st.status = match (from, breach) {
             (AlertStatus::Inactive | AlertStatus::Resolved, true) => {
@@ -217,12 +221,14 @@ pub fn evaluate_alert(rule: &AlertRule, state: &AlertState, m: &Measurement, now
             }
             (AlertStatus::Firing, true) => AlertStatus::Firing,
             (AlertStatus::Firing, false) => {
-                let last = st.last_breach_at.unwrap_or(now);
-                if rule.keep_firing_for_ms > 0 && now.since(last) < rule.keep_firing_for_ms {
+                // As Prometheus: keep firing for `keep_firing_for` after the first miss.
+                let since = *st.keep_firing_since.get_or_insert(now);
+                if rule.keep_firing_for_ms > 0 && now.since(since) < rule.keep_firing_for_ms {
                     AlertStatus::Firing
                 } else {
                     st.resolved_at = Some(now);
                     st.active_since = None;
+                    st.keep_firing_since = None;
                     AlertStatus::Resolved
                 }
             }

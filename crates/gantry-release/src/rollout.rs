@@ -515,6 +515,8 @@ impl Machine<'_> {
                 self.record(Event::StepEntered, cause, from);
             }
             Step::Approval => {
+                // Normally unchanged; after a step back, promoting restores the step's share.
+                self.set_percentage(self.plan.percentage_at(index));
                 self.st.status = Status::AwaitingApproval;
                 self.record(Event::AwaitingApproval, cause, from);
                 let msg = format!(

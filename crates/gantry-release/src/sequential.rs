@@ -107,7 +107,7 @@ impl StratifiedDiff {
 /// Half-width of the normal-mixture confidence sequence for an estimate with variance
 /// `variance`, mixing standard deviation `mixing_sd` and level `alpha`.
 pub fn mixture_half_width(variance: f64, mixing_sd: f64, alpha: f64) -> f64 {
-    if !(variance > 0.0) {
+    if variance.is_nan() || variance <= 0.0 {
         return 0.0;
     }
     let tau2 = mixing_sd * mixing_sd;

@@ -234,7 +234,8 @@ pub struct Comparison {
     /// Whether `interval` (and the test) is about the absolute or relative difference.
     pub difference: DifferenceType,
     /// Confidence (frequentist) or credible (Bayesian) interval; widened to reflect the
-    /// multiple-testing correction when one applies.
+    /// multiple-testing correction when one applies. `None` when no inference was possible, or
+    /// when the correction leaves it unbounded (adjusted p-value ≈ 1; JSON has no infinity).
     pub interval: Option<[f64; 2]>,
     /// Frequentist p-value (two-sided).
     pub p_value: Option<f64>,
@@ -285,10 +286,10 @@ pub fn analyze(input: &ExperimentInput, settings: &AnalysisSettings) -> Result<E
     if k < 2 {
         return Err(AnalysisError::TooFewVariants);
     }
-    if !(settings.alpha > 0.0 && settings.alpha < 1.0) {
+    if settings.alpha.is_nan() || settings.alpha <= 0.0 || settings.alpha >= 1.0 {
         return Err(AnalysisError::InvalidSetting { setting: "alpha".into() });
     }
-    if settings.sequential_tuning.is_some_and(|t| !(t > 0.0)) {
+    if settings.sequential_tuning.is_some_and(|t| t.is_nan() || t <= 0.0) {
         return Err(AnalysisError::InvalidSetting { setting: "sequential_tuning".into() });
     }
     if let Some(m) = input.metrics.iter().find(|m| m.sums.len() != k) {
@@ -390,7 +391,7 @@ pub fn analyze(input: &ExperimentInput, settings: &AnalysisSettings) -> Result<E
                 cmp.risk_control = Some(b.risk_control);
                 cmp.risk_treatment = Some(b.risk_treatment);
             }
-            cmp.interval = Some(ci);
+            cmp.interval = ci.iter().all(|x| x.is_finite()).then_some(ci);
             let better = if spec.lower_is_better { r.est < 0.0 } else { r.est > 0.0 };
             let decisive = match settings.engine {
                 Engine::Frequentist => cmp.adjusted_p_value.is_some_and(|p| p < settings.alpha),

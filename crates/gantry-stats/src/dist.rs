@@ -77,12 +77,14 @@ pub fn student_t_sf(x: f64, dof: f64) -> f64 {
 /// result is accurate to a few ulps even for very large degrees of freedom.
 pub fn student_t_upper_quantile(q: f64, dof: f64) -> f64 {
     let Some(dist) = student(dof) else { return f64::NAN };
-    if q.is_nan() || q <= 0.0 || q >= 1.0 {
-        return match q {
-            q if q == 0.0 => f64::INFINITY,
-            q if q == 1.0 => f64::NEG_INFINITY,
-            _ => f64::NAN,
-        };
+    if q == 0.0 {
+        return f64::INFINITY;
+    }
+    if q == 1.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q.is_nan() || !(0.0..1.0).contains(&q) {
+        return f64::NAN;
     }
     let mut t = dist.inverse_cdf(1.0 - q);
     if !t.is_finite() {

@@ -19,7 +19,6 @@
 //! * [`analyze`](analyze()): the whole experiment, with plain-words verdicts, serialisable for
 //!   the results API.
 //!
-//! See the crate README for the formulas.
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

@@ -48,7 +48,7 @@ proptest! {
             prop_assert!((0.0..=1.0).contains(&r.p_value));
             // p < alpha exactly when the interval excludes the null value (up to rounding at the edge).
             let excludes = r.ci[0] > 0.0 || r.ci[1] < 0.0;
-            if (r.p_value - 0.05).abs() > 1e-9 {
+            if (r.p_value - 0.05).abs() > 1e-6 {
                 prop_assert_eq!(r.p_value < 0.05, excludes);
             }
         }
@@ -93,7 +93,8 @@ proptest! {
         let cfg = config(true);
         if let (Ok(a), Ok(b)) = (welch_t_test(&c, &t, &cfg), welch_t_test(&scale(&c), &scale(&t), &cfg)) {
             prop_assert!((a.estimate - b.estimate).abs() <= 1e-9 * a.estimate.abs().max(1e-6));
-            prop_assert!((a.p_value - b.p_value).abs() <= 1e-9);
+            // statrs' Student-t tail at millions of degrees of freedom is accurate to ~2e-8 relative.
+            prop_assert!((a.p_value - b.p_value).abs() <= 1e-7 * a.p_value.max(1e-12), "{} vs {}", a.p_value, b.p_value);
         }
     }
 }
