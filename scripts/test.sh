@@ -22,6 +22,9 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "tests (nextest)"
 cargo nextest run --workspace --all-features --no-fail-fast
 
+step "gantry-stats: regenerate reference fixtures (scipy, statsmodels, gbstats 0.8.0) and diff"
+scripts/stats/check.sh
+
 step "doc tests"
 cargo test --workspace --doc
 
