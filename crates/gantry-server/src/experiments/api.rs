@@ -50,7 +50,7 @@ fn check_event(i: usize, e: &Event, now_ms: i64) -> Vec<Invalid> {
     match e.kind {
         EventKind::Exposure if e.flag.as_deref().is_none_or(str::is_empty) => out.push(invalid(at("flag"), "an exposure names its flag")),
         EventKind::Track if e.name.as_deref().is_none_or(|n| n.is_empty() || n.chars().count() > 128) => {
-            out.push(invalid(at("name"), "a track event has a name of 1 to 128 characters"))
+            out.push(invalid(at("name"), "a track event has a name of 1 to 128 characters"));
         }
         _ => {}
     }
