@@ -58,6 +58,22 @@ fn count<'p, St: Store>(app: &AppState<St>, env: &str, evals: impl IntoIterator<
     }
 }
 
+/// Server-side evaluations of a flag under a running experiment are
+/// exposures of the evaluated unit (recorded once per unit, never blocking).
+fn expose<'p, St: Store>(app: &AppState<St>, env: &str, ctx: &Context, evals: impl IntoIterator<Item = &'p Evaluation<'p>>) {
+    let views = app.views();
+    let Some(running) = views.running.get(env) else { return };
+    let Some(unit) = ctx.standard(gantry_engine::StandardField::UserId) else { return };
+    let now = app.clock.now_millis();
+    for ev in evals {
+        if let (Some(f), Some(v)) = (ev.flag, ev.variant_name()) {
+            if let Some(exp) = running.get(f.key()) {
+                app.events.auto_exposure(env, exp, f.key(), v, unit, now);
+            }
+        }
+    }
+}
+
 fn strong_etag(body: &[u8]) -> String {
     format!("\"{}\"", hex::encode(&Sha256::digest(body)[..12]))
 }
@@ -195,6 +211,7 @@ async fn ofrep_single<St: Store>(
     };
     let ev = view.plan.evaluate(&key, &ctx, inputs(&app));
     count(&app, &view.name, [&ev]);
+    expose(&app, &view.name, &ctx, [&ev]);
     let obj = ofrep_object(&key, &ev);
     // OFREP single-flag failures are 4xx with `key` + `errorCode` (spec
     // §evaluationFailure). A 200 carrying `errorCode` is read as a success
@@ -224,6 +241,7 @@ async fn ofrep_bulk<St: Store>(State(app): State<AppState<St>>, p: Principal, he
     let mut evals = Vec::with_capacity(view.plan.len());
     view.plan.evaluate_all(&ctx, inputs, |ev| evals.push(ev));
     count(&app, &view.name, evals.iter());
+    expose(&app, &view.name, &ctx, evals.iter());
     let flags: Vec<serde_json::Value> = evals.iter().filter_map(|ev| ev.flag.map(|f| ofrep_object(f.key(), ev))).collect();
     let body = serde_json::to_vec(&json!({
         "flags": flags,
@@ -507,6 +525,7 @@ fn frontend_response<St: Store>(app: &AppState<St>, view: &EnvView, ctx: &Contex
     let mut evals = Vec::with_capacity(view.plan.len());
     view.plan.evaluate_all(ctx, inputs, |ev| evals.push(ev));
     count(app, &view.name, evals.iter());
+    expose(app, &view.name, ctx, evals.iter());
     let mut body = Vec::with_capacity(64 + evals.len() * 160);
     body.extend_from_slice(b"{\"toggles\":[");
     let mut first = true;

@@ -416,3 +416,61 @@ pub async fn run_writer<St: Store>(app: AppState<St>) {
         app.events.pending.fetch_sub(total, Ordering::AcqRel);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exposure(unit: &str) -> Event {
+        Event {
+            kind: EventKind::Exposure,
+            unit_id: unit.into(),
+            flag: Some("f".into()),
+            variant: Some("a".into()),
+            name: None,
+            value: None,
+            timestamp: None,
+            idempotency_key: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_instead_of_growing() {
+        // No writer runs: the first batch stays pending, the next one does not fit.
+        let ingest = std::sync::Arc::new(Ingest::new(10));
+        let first = {
+            let ingest = ingest.clone();
+            tokio::spawn(async move { ingest.submit("production".into(), (0..6).map(|i| exposure(&i.to_string())).collect(), 0).await })
+        };
+        while ingest.pending.load(Ordering::Acquire) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let second = ingest.submit("production".into(), (0..5).map(|i| exposure(&i.to_string())).collect(), 0).await;
+        assert_eq!(second, Err(IngestError::Busy));
+        assert_eq!(ingest.pending.load(Ordering::Acquire), 6);
+        first.abort();
+    }
+
+    #[test]
+    fn duplicates_are_counted_once_within_the_window() {
+        let exp = Arc::new(ActiveExperiment {
+            key: "x".into(),
+            flag: "f".into(),
+            started_ms: 0,
+            stopped_ms: None,
+            variants: vec!["a".into(), "b".into()],
+            metrics: vec![],
+        });
+        let index: HashMap<String, Vec<Arc<ActiveExperiment>>> = [("production".to_owned(), vec![exp])].into();
+        let mut agg = Aggregates::default();
+        let keyed = |k: &str| Event { idempotency_key: Some(k.into()), ..exposure(k) };
+        assert_eq!(agg.fold(&index, "production", 10, &[keyed("k1"), keyed("k2")]), 0);
+        assert_eq!(agg.fold(&index, "production", 20, &[keyed("k1")]), 1);
+        // The same key in another environment is another event.
+        assert_eq!(agg.fold(&index, "staging", 20, &[keyed("k1")]), 0);
+        // After the window it is forgotten.
+        assert_eq!(agg.fold(&index, "production", 30 + DEDUPE_WINDOW_MS, &[keyed("k3")]), 0);
+        assert_eq!(agg.fold(&index, "production", 40 + DEDUPE_WINDOW_MS, &[keyed("k1")]), 0);
+        assert_eq!(agg.experiments["x"].units.len(), 3);
+    }
+}

@@ -173,3 +173,39 @@ async fn events_api_validates_dedupes_and_survives_restart() {
     assert!(audit.to_string().contains("experiment.stop"), "{audit}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_evaluations_are_exposures() {
+    let app = TestApp::spawn().await;
+    setup_experiment(&app, "sequential").await;
+    let mut served = std::collections::BTreeMap::new();
+    for i in 0..40 {
+        let user = format!("ofrep-{i}");
+        // Twice through OFREP and once through the frontend API: one exposure per unit.
+        for _ in 0..2 {
+            let (s, o) = app.ofrep(&app.tokens.client, "checkout", json!({"targetingKey": user})).await;
+            assert_eq!(s, 200, "{o}");
+            served.insert(user.clone(), o["variant"].as_str().unwrap().to_owned());
+        }
+        let r = app
+            .req(reqwest::Method::POST, "/api/frontend", Some(&app.tokens.client))
+            .json(&json!({"context": {"userId": user}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let want = |v: &str| served.values().filter(|x| x.as_str() == v).count() as u64;
+    let expected = json!([["control", want("control")], ["treatment", want("treatment")]]);
+    // Exposures are queued without blocking evaluation: wait (bounded) until folded.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = results(&app).await;
+        if r["units"] == expected {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "units {} never reached {expected}", r["units"]);
+        tokio::task::yield_now().await;
+    }
+    app.stop().await;
+}
