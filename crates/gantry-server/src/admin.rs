@@ -71,7 +71,7 @@ fn json_of<T: serde::Serialize>(v: &T) -> Option<serde_json::Value> {
 }
 
 /// Parses `If-Match` (`"3"`, `3`, `W/"3"` or `*`).
-fn if_match(headers: &HeaderMap) -> Result<Expect, ApiError> {
+pub(crate) fn if_match(headers: &HeaderMap) -> Result<Expect, ApiError> {
     let Some(v) = headers.get("if-match") else { return Ok(Expect::Exists) };
     let s = v.to_str().map_err(|_| ApiError::new(ErrorCode::InvalidHeader, "If-Match is not text"))?.trim();
     if s == "*" {
@@ -91,7 +91,7 @@ fn flag_response(f: &StoredFlag) -> FlagResponse {
     FlagResponse { flag: f.flag.clone(), version: f.version, created_at: rfc3339(f.created_at), updated_at: rfc3339(f.updated_at) }
 }
 
-fn with_etag<T: serde::Serialize>(status: StatusCode, version: i64, body: T) -> Response {
+pub(crate) fn with_etag<T: serde::Serialize>(status: StatusCode, version: i64, body: T) -> Response {
     let mut r = (status, axum::Json(body)).into_response();
     r.headers_mut().insert("etag", etag(version));
     r

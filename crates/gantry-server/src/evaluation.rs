@@ -61,7 +61,7 @@ fn count<'p, St: Store>(app: &AppState<St>, env: &str, evals: impl IntoIterator<
 /// Server-side evaluations of a flag under a running experiment are
 /// exposures of the evaluated unit (recorded once per unit, never blocking).
 fn expose<'p, St: Store>(app: &AppState<St>, env: &str, ctx: &Context, evals: impl IntoIterator<Item = &'p Evaluation<'p>>) {
-    let views = app.views();
+    let views = app.views.load();
     let Some(running) = views.running.get(env) else { return };
     let Some(unit) = ctx.standard(gantry_engine::StandardField::UserId) else { return };
     let now = app.clock.now_millis();

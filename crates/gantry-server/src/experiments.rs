@@ -71,9 +71,12 @@ pub fn experiment_variants(e: &Experiment, views: &Views) -> Vec<String> {
     views.flags.get(&e.flag).map(|f| f.flag.variants.iter().map(|v| v.name.clone()).collect()).unwrap_or_default()
 }
 
+/// Started experiments by environment.
+pub type ExperimentIndex = HashMap<String, Vec<Arc<ActiveExperiment>>>;
+
 /// Experiments that have started, by environment (built with the views).
-pub fn index_experiments(views: &Views) -> HashMap<String, Vec<Arc<ActiveExperiment>>> {
-    let mut out: HashMap<String, Vec<Arc<ActiveExperiment>>> = HashMap::new();
+pub fn index_experiments(views: &Views) -> ExperimentIndex {
+    let mut out = ExperimentIndex::new();
     for s in views.experiments.values() {
         let e = &s.experiment;
         if e.status == ExperimentStatus::Draft {
@@ -145,7 +148,7 @@ impl Aggregates {
     }
 
     /// Folds one batch; returns the number of duplicates it held.
-    pub fn fold(&mut self, index: &HashMap<String, Vec<Arc<ActiveExperiment>>>, env: &str, received_ms: i64, events: &[Event]) -> u64 {
+    pub fn fold(&mut self, index: &ExperimentIndex, env: &str, received_ms: i64, events: &[Event]) -> u64 {
         let mut dups = 0;
         let active: Vec<&Arc<ActiveExperiment>> =
             index.get(env).map(|v| v.iter().filter(|e| e.active_at(received_ms)).collect()).unwrap_or_default();
@@ -337,7 +340,7 @@ impl Ingest {
 
     /// Folds the whole log (start-up).
     pub async fn replay<St: Store>(&self, store: &St, views: &Views) -> Result<u64, StoreError> {
-        let index = index_experiments(views);
+        let index = &views.experiment_index;
         let mut after = 0;
         let mut n = 0;
         loop {
@@ -353,7 +356,7 @@ impl Ingest {
                     continue;
                 };
                 n += events.len() as u64;
-                agg.fold(&index, &r.environment, r.received_ms, &events);
+                agg.fold(index, &r.environment, r.received_ms, &events);
                 agg.last_batch = r.id;
             }
         }
@@ -393,11 +396,11 @@ pub async fn run_writer<St: Store>(app: AppState<St>) {
         let stored = app.store.append_events(rows).await;
         match stored {
             Ok(ids) => {
-                let views = app.views();
-                let index = index_experiments(&views);
+                let views = app.views.load();
+                let index = &views.experiment_index;
                 let mut agg = app.events.aggregates.lock().unwrap_or_else(|p| p.into_inner());
                 for (j, id) in jobs.iter_mut().zip(ids) {
-                    let dups = agg.fold(&index, &j.environment, j.received_ms, &j.events);
+                    let dups = agg.fold(index, &j.environment, j.received_ms, &j.events);
                     agg.last_batch = id;
                     if let Some(done) = j.done.take() {
                         let _ = done.send(Ok(dups));
@@ -461,7 +464,7 @@ mod tests {
             variants: vec!["a".into(), "b".into()],
             metrics: vec![],
         });
-        let index: HashMap<String, Vec<Arc<ActiveExperiment>>> = [("production".to_owned(), vec![exp])].into();
+        let index: ExperimentIndex = [("production".to_owned(), vec![exp])].into();
         let mut agg = Aggregates::default();
         let keyed = |k: &str| Event { idempotency_key: Some(k.into()), ..exposure(k) };
         assert_eq!(agg.fold(&index, "production", 10, &[keyed("k1"), keyed("k2")]), 0);

@@ -95,6 +95,9 @@ pub struct Views {
     pub experiments: BTreeMap<String, gantry_core::StoredExperiment>,
     /// Running experiment per environment and flag: env → flag → experiment key.
     pub running: HashMap<String, HashMap<String, String>>,
+    /// Started experiments per environment, as the events fold needs them
+    /// (derived once per change, not per ingested batch).
+    pub experiment_index: crate::experiments::ExperimentIndex,
 }
 
 impl Views {
@@ -509,7 +512,7 @@ pub fn build_views(snap: Snapshot, hostname: Option<&str>) -> Views {
             running.entry(e.environment.clone()).or_default().insert(e.flag.clone(), e.key.clone());
         }
     }
-    Views {
+    let mut views = Views {
         revision: snap.revision,
         environments: snap.environments,
         flags,
@@ -519,7 +522,10 @@ pub fn build_views(snap: Snapshot, hostname: Option<&str>) -> Views {
         token_hashes,
         experiments: snap.experiments.into_iter().map(|x| (x.experiment.key.clone(), x)).collect(),
         running,
-    }
+        experiment_index: HashMap::new(),
+    };
+    views.experiment_index = crate::experiments::index_experiments(&views);
+    views
 }
 
 /// The document with segment constraints copied into each strategy (what

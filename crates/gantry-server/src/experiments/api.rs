@@ -17,6 +17,7 @@ use gantry_stats::MetricSums;
 use serde::Serialize;
 
 use super::{experiment_variants, IngestError};
+use crate::admin::{if_match, with_etag};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{environment_header, AdminPrincipal, Json, Principal};
 use crate::state::{AppState, Change, Views};
@@ -106,28 +107,6 @@ async fn post_events<St: Store>(
 
 fn not_found(key: &str) -> ApiError {
     ApiError::new(ErrorCode::ExperimentNotFound, format!("experiment `{key}` not found"))
-}
-
-fn with_etag<T: Serialize>(status: StatusCode, version: i64, body: T) -> Response {
-    let mut r = (status, axum::Json(body)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
-        r.headers_mut().insert("etag", v);
-    }
-    r
-}
-
-fn if_match(headers: &HeaderMap) -> Result<Expect, ApiError> {
-    let Some(v) = headers.get("if-match") else { return Ok(Expect::Exists) };
-    let s = v.to_str().map_err(|_| ApiError::new(ErrorCode::InvalidHeader, "If-Match is not text"))?.trim();
-    if s == "*" {
-        return Ok(Expect::Exists);
-    }
-    s.strip_prefix("W/")
-        .unwrap_or(s)
-        .trim_matches('"')
-        .parse::<i64>()
-        .map(Expect::Version)
-        .map_err(|_| ApiError::new(ErrorCode::InvalidHeader, "If-Match must be an ETag from a GET of this experiment"))
 }
 
 fn audit(p: &Principal, action: &str, key: &str, before: Option<&Experiment>, after: Option<&Experiment>) -> AuditDraft {
