@@ -72,3 +72,50 @@ async fn acknowledged_writes_survive_sigkill() {
     let out = gantry().args(["audit", "verify", "--data-dir"]).arg(dir.path()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// SIGTERM: open streams end cleanly (the chunked body terminates, no reset)
+/// and the process exits with status 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_streams_cleanly_and_exits_zero() {
+    use futures_util::StreamExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    let http = reqwest::Client::new();
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let r = http
+            .get(format!("{}/api/v1/stream", server.base))
+            .bearer_auth(ADMIN)
+            .header("gantry-environment", "production")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let mut body = r.bytes_stream();
+        // The snapshot event arrives first: the stream is really open.
+        let first = body.next().await.expect("a first event").expect("readable");
+        assert!(String::from_utf8_lossy(&first).contains("snapshot"), "{}", String::from_utf8_lossy(&first));
+        streams.push(body);
+    }
+
+    let status = std::process::Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+
+    for mut body in streams {
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while let Some(chunk) = body.next().await {
+                chunk.expect("the stream ends cleanly, not with a transport error");
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "a stream stayed open after SIGTERM");
+    }
+    let mut child = std::mem::replace(&mut server.child, std::process::Command::new("true").spawn().unwrap());
+    let exit = tokio::time::timeout(std::time::Duration::from_secs(10), tokio::task::spawn_blocking(move || child.wait()))
+        .await
+        .expect("gantry exits after SIGTERM")
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+}
