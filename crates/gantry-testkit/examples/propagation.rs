@@ -36,7 +36,9 @@ fn main() {
     let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     client_rt.block_on(async move {
         // Each subscriber records when it first serves the expected value of the current round.
-        let round = Arc::new(Mutex::new((0usize, false, Instant::now())));
+        // Round usize::MAX until the first toggle: callbacks fired while
+        // connecting (initial snapshots) must not count as round 0 samples.
+        let round = Arc::new(Mutex::new((usize::MAX, false, Instant::now())));
         let lat: Arc<Mutex<Vec<Vec<f64>>>> = Arc::new(Mutex::new(vec![Vec::new(); toggles]));
         let mut clients = Vec::with_capacity(subscribers);
         let mut subs = Vec::with_capacity(subscribers);
