@@ -115,6 +115,13 @@ fn init_logging(cfg: &config::Config) {
     }
 }
 
+/// jemalloc instead of the system allocator: with its background purge thread
+/// (options in `.cargo/config.toml`) memory freed after a burst goes back to the
+/// OS, where glibc kept an import's transient heap resident indefinitely.
+#[cfg(all(unix, not(target_env = "musl")))]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
