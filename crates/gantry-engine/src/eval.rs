@@ -159,6 +159,30 @@ impl<'p> Evaluation<'p> {
         self.variant.map(|v| &*v.name)
     }
 
+    /// Serves the variant called `name` instead of the one bucketing chose,
+    /// for sticky assignment (a unit keeps the variant it was first given
+    /// when an experiment's weights change). Applies only when the flag is on
+    /// and a variant was served; the variant is looked up in the list that
+    /// served it (the matched rule's, else the flag's). Returns whether the
+    /// served variant is now `name`.
+    pub fn stick_to_variant(&mut self, name: &str) -> bool {
+        let (Some(flag), Some(current)) = (self.flag, self.variant) else { return false };
+        if !self.enabled {
+            return false;
+        }
+        if &*current.name == name {
+            return true;
+        }
+        let rule_list = self.rule_index.and_then(|i| flag.rules.get(i)).and_then(|r| r.variants.as_ref());
+        match rule_list.unwrap_or(&flag.variants).list.iter().find(|v| &*v.name == name) {
+            Some(v) => {
+                self.variant = Some(v);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The variant as Unleash reports it: the served variant when the flag is
     /// on, else none (`disabled`).
     pub fn unleash_variant(&self) -> Option<&'p CompiledVariant> {

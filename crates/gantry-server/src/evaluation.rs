@@ -59,17 +59,27 @@ fn count<'p, St: Store>(app: &AppState<St>, env: &str, evals: impl IntoIterator<
 }
 
 /// Server-side evaluations of a flag under a running experiment are
-/// exposures of the evaluated unit (recorded once per unit, never blocking).
-fn expose<'p, St: Store>(app: &AppState<St>, env: &str, ctx: &Context, evals: impl IntoIterator<Item = &'p Evaluation<'p>>) {
+/// exposures of the evaluated unit (recorded once per unit, never blocking),
+/// and sticky: a unit that already has an exposure in the experiment keeps
+/// that variant even after the weights change (as long as the flag still
+/// serves it a variant), so a mid-run weight change never reshuffles units
+/// already assigned.
+fn expose<St: Store>(app: &AppState<St>, env: &str, ctx: &Context, evals: &mut [Evaluation<'_>]) {
     let views = app.views.load();
     let Some(running) = views.running.get(env) else { return };
     let Some(unit) = ctx.standard(gantry_engine::StandardField::UserId) else { return };
     let now = app.clock.now_millis();
     for ev in evals {
-        if let (Some(f), Some(v)) = (ev.flag, ev.variant_name()) {
-            if let Some(exp) = running.get(f.key()) {
-                app.events.auto_exposure(env, exp, f.key(), v, unit, now);
-            }
+        let Some(f) = ev.flag else { continue };
+        let Some(exp) = running.get(f.key()) else { continue };
+        if ev.variant.is_none() {
+            continue;
+        }
+        if let Some(name) = app.events.assigned_variant(&views.experiment_index, env, exp, unit) {
+            ev.stick_to_variant(&name);
+        }
+        if let Some(v) = ev.variant_name() {
+            app.events.auto_exposure(env, exp, f.key(), v, unit, now);
         }
     }
 }
@@ -209,9 +219,9 @@ async fn ofrep_single<St: Store>(
                 .into_response()
         }
     };
-    let ev = view.plan.evaluate(&key, &ctx, inputs(&app));
+    let mut ev = view.plan.evaluate(&key, &ctx, inputs(&app));
+    expose(&app, &view.name, &ctx, std::slice::from_mut(&mut ev));
     count(&app, &view.name, [&ev]);
-    expose(&app, &view.name, &ctx, [&ev]);
     let obj = ofrep_object(&key, &ev);
     // OFREP single-flag failures are 4xx with `key` + `errorCode` (spec
     // §evaluationFailure). A 200 carrying `errorCode` is read as a success
@@ -240,8 +250,8 @@ async fn ofrep_bulk<St: Store>(State(app): State<AppState<St>>, p: Principal, he
     let inputs = inputs(&app);
     let mut evals = Vec::with_capacity(view.plan.len());
     view.plan.evaluate_all(&ctx, inputs, |ev| evals.push(ev));
+    expose(&app, &view.name, &ctx, &mut evals);
     count(&app, &view.name, evals.iter());
-    expose(&app, &view.name, &ctx, evals.iter());
     let flags: Vec<serde_json::Value> = evals.iter().filter_map(|ev| ev.flag.map(|f| ofrep_object(f.key(), ev))).collect();
     let body = serde_json::to_vec(&json!({
         "flags": flags,
@@ -524,8 +534,8 @@ fn frontend_response<St: Store>(app: &AppState<St>, view: &EnvView, ctx: &Contex
     let inputs = inputs(app);
     let mut evals = Vec::with_capacity(view.plan.len());
     view.plan.evaluate_all(ctx, inputs, |ev| evals.push(ev));
+    expose(app, &view.name, ctx, &mut evals);
     count(app, &view.name, evals.iter());
-    expose(app, &view.name, ctx, evals.iter());
     let mut body = Vec::with_capacity(64 + evals.len() * 160);
     body.extend_from_slice(b"{\"toggles\":[");
     let mut first = true;

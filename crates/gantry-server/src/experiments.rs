@@ -338,6 +338,16 @@ impl Ingest {
         }
     }
 
+    /// The variant `unit` was first exposed to in the started experiment
+    /// `experiment` (environment `env`), if it has been exposed: the sticky
+    /// assignment that server-side evaluations keep serving.
+    pub fn assigned_variant(&self, index: &ExperimentIndex, env: &str, experiment: &str, unit: &str) -> Option<String> {
+        let active = index.get(env)?.iter().find(|e| e.key == experiment)?;
+        let aggregates = self.aggregates.lock().unwrap_or_else(|p| p.into_inner());
+        let idx = aggregates.experiments.get(experiment)?.units.get(unit)?.variant;
+        active.variants.get(usize::from(idx)).cloned()
+    }
+
     /// Folds the whole log (start-up).
     pub async fn replay<St: Store>(&self, store: &St, views: &Views) -> Result<u64, StoreError> {
         let index = &views.experiment_index;

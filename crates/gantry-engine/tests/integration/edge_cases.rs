@@ -725,3 +725,30 @@ fn errors_never_serve_the_off_variant_and_host_rules_are_targeting() {
     let ev = plan.evaluate("host", &Context::new(), EvalInputs::new(0, 0));
     assert_eq!((ev.enabled, ev.reason), (true, Reason::TargetingMatch));
 }
+
+// --- sticky assignment ---
+
+#[test]
+fn sticking_to_a_variant_serves_it_only_where_the_flag_serves_variants() {
+    let string_variants = vec![variant("a", 50, Some(("string", "A"))), variant("b", 50, Some(("string", "B")))];
+    let plan = compile_clean(vec![
+        typed_flag("exp", FlagKind::String, string_variants.clone(), on()),
+        typed_flag("off", FlagKind::String, string_variants, EnvironmentConfig::default()),
+    ]);
+    // Find a user bucketing chose `a` for, then stick them to `b`.
+    let ctx = (0..100).map(|i| user(&format!("u{i}"))).find(|c| plan.evaluate("exp", c, inputs()).variant_name() == Some("a")).unwrap();
+    let mut ev = plan.evaluate("exp", &ctx, inputs());
+    assert!(ev.stick_to_variant("b"));
+    assert_eq!(ev.variant_name(), Some("b"));
+    assert_eq!(ev.value().map(|v| v.to_json()), Some(serde_json::json!("B")), "the value follows the variant");
+    assert!(ev.stick_to_variant("b"), "already served: still true");
+    // An unknown name (the variant was removed) leaves bucketing's choice.
+    let mut ev = plan.evaluate("exp", &ctx, inputs());
+    assert!(!ev.stick_to_variant("gone"));
+    assert_eq!(ev.variant_name(), Some("a"));
+    // A flag that is off for the unit keeps serving its off answer.
+    let mut ev = plan.evaluate("off", &ctx, inputs());
+    let before = summary(&ev);
+    assert!(!ev.stick_to_variant("b"));
+    assert_eq!(summary(&ev), before);
+}

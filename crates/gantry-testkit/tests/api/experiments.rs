@@ -205,7 +205,77 @@ async fn server_side_evaluations_are_exposures() {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "units {} never reached {expected}", r["units"]);
-        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await; // poll interval, not a readiness guess
     }
+    app.stop().await;
+}
+
+/// Evaluates `checkout` for each user through OFREP with `token` (and, for
+/// an admin token, the environment named in `Gantry-Environment`).
+async fn ofrep_variants(app: &TestApp, users: impl Iterator<Item = String>, env: Option<&str>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for user in users {
+        let mut req = app
+            .req(reqwest::Method::POST, "/ofrep/v1/evaluate/flags/checkout", Some(&app.tokens.admin))
+            .json(&json!({"context": {"targetingKey": user}}));
+        if let Some(env) = env {
+            req = req.header("gantry-environment", env);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let o: Value = r.json().await.unwrap();
+        out.push((user, o["variant"].as_str().unwrap().to_owned()));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_weights_mid_run_does_not_reshuffle_assigned_units() {
+    let data = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_with(Options { data_dir: Some(data.path().to_owned()), ..Default::default() }).await;
+    setup_experiment(&app, "frequentist").await;
+    let old_users = || (0..300).map(|i| format!("early-{i}"));
+    let first = ofrep_variants(&app, old_users(), Some("production")).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while results(&app).await["units"].as_array().unwrap().iter().map(|u| u[1].as_u64().unwrap()).sum::<u64>() < 300 {
+        assert!(tokio::time::Instant::now() < deadline, "exposures were not folded");
+        tokio::time::sleep(Duration::from_millis(5)).await; // poll interval, not a readiness guess
+    }
+
+    // 50/50 → 10/90 mid-run, the same definition in staging (no experiment there).
+    let flag = json!({"key": "checkout", "kind": "string",
+        "variants": [{"name": "control", "weight": 100, "payload": {"type": "string", "value": "old"}},
+                     {"name": "treatment", "weight": 900, "payload": {"type": "string", "value": "new"}}],
+        "environments": {"production": {"enabled": true}, "staging": {"enabled": true}}});
+    let r = app.admin_put("/api/v1/flags/checkout", &flag).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+    // Plain bucketing (staging) would move a good share of the early units...
+    let unsticky = ofrep_variants(&app, old_users(), Some("staging")).await;
+    let moved = first.iter().zip(&unsticky).filter(|(a, b)| a.1 != b.1).count();
+    assert!(moved > 60, "the weight change moves {moved} of 300 under plain bucketing");
+    // ...but in the running experiment every early unit keeps its variant, through OFREP and the frontend API.
+    assert_eq!(ofrep_variants(&app, old_users(), Some("production")).await, first);
+    for (user, variant) in first.iter().take(50) {
+        let r = app
+            .req(reqwest::Method::POST, "/api/frontend", Some(&app.tokens.client))
+            .json(&json!({"context": {"userId": user}}))
+            .send()
+            .await
+            .unwrap();
+        let b: Value = r.json().await.unwrap();
+        let t = b["toggles"].as_array().unwrap().iter().find(|t| t["name"] == "checkout").unwrap();
+        assert_eq!(t["variant"]["name"].as_str(), Some(variant.as_str()), "{t}");
+        assert_eq!(t["variant"]["payload"]["value"], json!(if variant == "control" { "old" } else { "new" }));
+    }
+    // New units follow the new weights.
+    let late = ofrep_variants(&app, (0..500).map(|i| format!("late-{i}")), Some("production")).await;
+    let treated = late.iter().filter(|(_, v)| v == "treatment").count();
+    assert!(treated > 400, "{treated} of 500 new units in treatment at 90 %");
+
+    // Assignments survive a crash: they are rebuilt from the durable event log.
+    app.kill().await;
+    let app = TestApp::spawn_with(Options { data_dir: Some(data.path().to_owned()), ..Default::default() }).await;
+    assert_eq!(ofrep_variants(&app, old_users(), Some("production")).await, first);
     app.stop().await;
 }
