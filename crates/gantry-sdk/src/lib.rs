@@ -456,6 +456,28 @@ impl GantryClient {
         self.shared.subscribe(flag.map(str::to_owned), Box::new(f))
     }
 
+    /// The environment's maintenance settings, when maintenance was ever
+    /// set for it (`enabled`, message, allowlist, end).
+    pub fn maintenance(&self) -> Option<gantry_api_types::MaintenanceState> {
+        self.shared.current().maintenance.as_ref().map(|m| m.state.clone())
+    }
+
+    /// Whether this context is in maintenance now: maintenance is on, not
+    /// past its end, and the context is neither an allowed user id nor in an
+    /// allowed segment. The same answer the server gives as the flag
+    /// `gantry.maintenance` in the frontend API and OFREP.
+    pub fn is_in_maintenance(&self, ctx: &Context) -> bool {
+        let loaded = self.shared.current();
+        loaded.maintenance.as_ref().is_some_and(|m| m.applies_to(ctx, EvalInputs::new(now_millis(), rand::random())))
+    }
+
+    /// Calls `f` for each new release of an app recorded for this
+    /// environment while the client is connected (`release-recorded` stream
+    /// events). Drop the returned subscription to stop.
+    pub fn on_new_release(&self, f: impl Fn(&gantry_api_types::Release) + Send + Sync + 'static) -> Subscription {
+        self.shared.subscribe_releases(Box::new(f))
+    }
+
     /// Replaces the configuration (used by the transport; public for
     /// custom transports and tests).
     pub fn apply_snapshot(&self, snapshot: StreamSnapshot) {
