@@ -157,8 +157,10 @@ pub struct StatusDocument {
 pub struct RecordRelease {
     /// Version string (semantic versions are ordered as such).
     pub version: String,
-    /// Environment it was deployed to.
-    pub environment: String,
+    /// Environment it was deployed to (required with an admin token; a
+    /// server token's own environment when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
     /// Commit (hex, 4 to 64 digits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,

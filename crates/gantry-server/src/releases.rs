@@ -54,13 +54,15 @@ pub fn app_name(app: &str) -> Result<(), String> {
     }
 }
 
-fn check_record(v: &Views, r: &RecordRelease) -> Result<(), ApiError> {
+fn check_record(v: &Views, r: &RecordRelease, env: &str) -> Result<(), ApiError> {
     let mut problems = Vec::new();
     let mut bad = |field: &str, message: &str| problems.push(Invalid { field: field.into(), message: message.into() });
     if r.version.is_empty() || r.version.chars().count() > 128 || r.version.chars().any(|c| c.is_whitespace() || c.is_control()) {
         bad("version", "1 to 128 characters without spaces");
     }
-    if v.env(&r.environment).is_none() {
+    if env.is_empty() {
+        bad("environment", "required with an admin token");
+    } else if v.env(env).is_none() {
         bad("environment", "no environment with this name");
     }
     if let Some(c) = &r.commit {
@@ -90,19 +92,20 @@ async fn record_release<St: Store>(
         return Err(ApiError::forbidden("client tokens may not record releases; use a server token of the environment"));
     }
     let Json(body) = body?;
-    if let Some(scope) = &p.environment {
-        if *scope != body.environment {
+    let env = match (&p.environment, &body.environment) {
+        (Some(scope), Some(asked)) if scope != asked => {
             return Err(ApiError::forbidden(format!("this token is scoped to environment `{scope}`")));
         }
-    }
+        (_, Some(e)) | (Some(e), None) => e.clone(),
+        (None, None) => String::new(),
+    };
     app_name(&name).map_err(|e| ApiError::new(ErrorCode::InvalidKey, e))?;
     let now = rfc3339(app.clock.now());
     let mut existing = None;
     let r = app
         .write(|v| {
-            check_record(v, &body)?;
-            let same =
-                v.releases.get(&name).and_then(|rs| rs.iter().find(|r| r.environment == body.environment && r.version == body.version));
+            check_record(v, &body, &env)?;
+            let same = v.releases.get(&name).and_then(|rs| rs.iter().find(|r| r.environment == env && r.version == body.version));
             if let Some(same) = same {
                 existing = Some(same.clone());
                 return Err(ApiError::new(ErrorCode::AlreadyExists, "recorded already"));
@@ -112,7 +115,7 @@ async fn record_release<St: Store>(
                 id,
                 app: name.clone(),
                 version: body.version.clone(),
-                environment: body.environment.clone(),
+                environment: env.clone(),
                 commit: body.commit.clone(),
                 notes: body.notes.clone(),
                 released_at: now.clone(),
