@@ -133,7 +133,11 @@ async fn frontend_ofrep_and_public_status_answer_per_user_until_the_end_time() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["status"], "pass");
     let prod = r.body["environments"].as_array().unwrap().iter().find(|e| e["name"] == "production").cloned().unwrap();
-    assert_eq!(prod, json!({"name": "production", "maintenance": true, "message": "Back at midnight", "ends_at": ends}));
+    // `ends_at` comes back normalised (UTC, milliseconds).
+    assert_eq!(
+        prod,
+        json!({"name": "production", "maintenance": true, "message": "Back at midnight", "ends_at": "2023-11-14T23:13:20.000Z"})
+    );
     let dev = r.body["environments"].as_array().unwrap().iter().find(|e| e["name"] == "development").cloned().unwrap();
     assert_eq!(dev, json!({"name": "development", "maintenance": false}));
     assert!(!r.text.contains("alice") && !r.text.contains("allow"), "status leaks the allowlist: {}", r.text);
