@@ -572,6 +572,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn maintenance_is_versioned_and_releases_keep_their_ids_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open_dir(dir.path()).await.unwrap();
+        let m = gantry_api_types::Maintenance { enabled: true, message: Some("m".into()), ..Default::default() };
+        let put = |expect| Commit {
+            mutations: vec![Mutation::PutMaintenance { environment: "production".into(), maintenance: m.clone(), expect }],
+            audit: vec![],
+            at: Utc::now(),
+        };
+        assert_eq!(s.commit(put(Expect::Absent)).await.unwrap().versions, vec![1]);
+        assert!(matches!(s.commit(put(Expect::Absent)).await, Err(StoreError::AlreadyExists { .. })));
+        assert!(matches!(s.commit(put(Expect::Version(5))).await, Err(StoreError::VersionMismatch { current: 1, .. })));
+        assert_eq!(s.commit(put(Expect::Version(1))).await.unwrap().versions, vec![2]);
+        let release = |id: i64, version: &str| Release {
+            id,
+            app: "shop".into(),
+            version: version.into(),
+            environment: "production".into(),
+            commit: Some("abcd".into()),
+            notes: None,
+            released_at: "2026-01-01T00:00:00.000Z".into(),
+            recorded_by: "t".into(),
+        };
+        let rel = |r: Release| Commit { mutations: vec![Mutation::InsertRelease(r)], audit: vec![], at: Utc::now() };
+        assert_eq!(s.commit(rel(release(1, "1.0.0"))).await.unwrap().versions, vec![1]);
+        assert!(matches!(s.commit(rel(release(1, "1.0.1"))).await, Err(StoreError::AlreadyExists { kind: "release", .. })));
+        assert_eq!(s.commit(rel(release(2, "1.0.1"))).await.unwrap().versions, vec![2]);
+        s.close().await;
+        let s = SqliteStore::open_dir(dir.path()).await.unwrap();
+        let snap = s.load().await.unwrap();
+        assert_eq!((snap.maintenance.len(), snap.maintenance[0].version, &snap.maintenance[0].maintenance), (1, 2, &m));
+        let versions: Vec<(i64, &str)> = snap.releases.iter().map(|r| (r.id, r.version.as_str())).collect();
+        assert_eq!(versions, [(1, "1.0.0"), (2, "1.0.1")]);
+        assert_eq!(snap.releases[0], release(1, "1.0.0"));
+    }
+
+    #[tokio::test]
     async fn usage_accumulates() {
         let s = SqliteStore::in_memory().await.unwrap();
         let row = UsageRow {
