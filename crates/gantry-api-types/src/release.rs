@@ -102,7 +102,8 @@ impl CompiledMaintenance {
         if !state.allow_users.is_empty() {
             rules.push(Rule { condition: Condition::UserIds { ids: state.allow_users.clone() }, ..Default::default() });
         }
-        for id in &state.allow_segments {
+        // A segment that no longer exists allows nobody (and must not break the user list).
+        for id in state.allow_segments.iter().filter(|id| segments.iter().any(|s| s.id == **id)) {
             rules.push(Rule { condition: Condition::All, segments: vec![*id], ..Default::default() });
         }
         // Without rules an enabled flag is on for everyone: an empty allowlist is off.

@@ -269,6 +269,25 @@ fn now_millis() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// The synthetic `gantry.maintenance` flag, answered as the server answers it:
+/// on (variant `maintenance`, the message as value) for a context in maintenance.
+fn maintenance_details(loaded: &state::Loaded, ctx: &Context, now: i64) -> Details {
+    let key = gantry_api_types::MAINTENANCE_FLAG.to_owned();
+    let m = loaded.maintenance.as_ref();
+    let on = m.is_some_and(|m| m.applies_to(ctx, EvalInputs::new(now, rand::random())));
+    let reason =
+        if m.is_some_and(|m| m.state.active_at(now)) { gantry_engine::Reason::TargetingMatch } else { gantry_engine::Reason::Disabled };
+    Details {
+        key,
+        enabled: on,
+        value: Some(serde_json::Value::Bool(on)),
+        variant: on.then(|| gantry_api_types::MAINTENANCE_VARIANT.to_owned()),
+        reason: Reason::Engine(reason),
+        error: None,
+        rule_index: None,
+    }
+}
+
 impl GantryClient {
     /// A builder.
     pub fn builder() -> Builder {
@@ -374,6 +393,9 @@ impl GantryClient {
             return Details { key: key.to_owned(), enabled, value, variant, reason: Reason::Override, error: None, rule_index: None };
         }
         let now = now_millis();
+        if key == gantry_api_types::MAINTENANCE_FLAG && loaded.plan.lookup(key).is_none() {
+            return maintenance_details(&loaded, ctx, now);
+        }
         let ev = loaded.plan.evaluate(key, ctx, EvalInputs::new(now, rand::random()));
         self.shared.metrics.count(&loaded, &ev);
         if !loaded.experiment_flags.is_empty() && loaded.experiment_flags.contains(key) {
@@ -394,7 +416,8 @@ impl GantryClient {
 
     /// Whether a flag is on (unknown flags are off).
     pub fn is_enabled(&self, key: &str, ctx: &Context) -> bool {
-        if self.shared.has_overrides() || self.shared.current().experiment_flags.contains(key) {
+        if self.shared.has_overrides() || self.shared.current().experiment_flags.contains(key) || key == gantry_api_types::MAINTENANCE_FLAG
+        {
             return self.evaluate(key, ctx).enabled;
         }
         let loaded = self.shared.current();

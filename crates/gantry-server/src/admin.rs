@@ -530,6 +530,9 @@ async fn delete_segment<St: Store>(
             {
                 return Err(ApiError::new(ErrorCode::InUse, format!("flag `{}` uses segment {id}", user.flag.key)));
             }
+            if let Some(m) = v.maintenance.values().find(|m| m.maintenance.allow_segments.contains(&id)) {
+                return Err(ApiError::new(ErrorCode::InUse, format!("the maintenance allowlist of `{}` uses segment {id}", m.environment)));
+            }
             Ok((
                 vec![Mutation::DeleteSegment { id, expect }],
                 vec![audit(&p, "segment.delete", "segment", &id.to_string(), json_of(&before), None)],

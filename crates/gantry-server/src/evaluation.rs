@@ -302,7 +302,16 @@ async fn client_features<St: Store>(
         let mut doc: gantry_engine::unleash::ClientFeatures =
             serde_json::from_str(&body.json).map_err(|_| ApiError::new(ErrorCode::Internal, "render failed"))?;
         doc.features.retain(|f| f.name.starts_with(&prefix));
-        let bytes = serde_json::to_vec(&doc).unwrap_or_default();
+        let bytes = match &view.maintenance {
+            Some(m) => {
+                let mut v = serde_json::to_value(&doc).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("maintenance".into(), serde_json::to_value(&m.state).unwrap_or_default());
+                }
+                serde_json::to_vec(&v).unwrap_or_default()
+            }
+            None => serde_json::to_vec(&doc).unwrap_or_default(),
+        };
         let etag = strong_etag(&bytes);
         if if_none_match(&headers, &etag) {
             return Ok(not_modified(&etag));

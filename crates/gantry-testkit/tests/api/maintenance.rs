@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::streams::open;
-use crate::support::{admin_get, admin_post, assert_error, send, T0_MS};
+use crate::support::{admin_delete, admin_get, admin_post, assert_error, send, T0_MS};
 
 const PATH: &str = "/api/v1/environments/production/maintenance";
 const WAIT: Duration = Duration::from_secs(10);
@@ -74,6 +74,9 @@ async fn admin_api_has_etags_validation_stable_codes_and_audit() {
     assert_error(&send(app.req(Method::GET, PATH, Some(&app.tokens.server))).await, 403, "forbidden");
     assert_error(&send(app.req(Method::PUT, PATH, Some(&app.tokens.client)).json(&json!({"bad": 1}))).await, 403, "forbidden");
 
+    // A segment on an allowlist cannot be deleted.
+    assert_error(&admin_delete(&app, "/api/v1/segments/7").await, 409, "in_use");
+
     // Off with the current ETag; both changes are audited with before/after.
     let r = put(&app, Some("\"1\""), &json!({"enabled": false, "allow_users": ["alice"]})).await;
     assert_eq!((r.status, r.etag().as_str()), (200, "\"2\""), "{}", r.text);
@@ -84,6 +87,8 @@ async fn admin_api_has_etags_validation_stable_codes_and_audit() {
     assert_eq!(items[0]["before"]["message"], "Back soon");
     assert_eq!(items[1]["action"], "maintenance.on");
     assert_eq!(items[1]["after"]["allow_segments"], json!([7]));
+    // Once off the allowlist, the segment can go.
+    assert_eq!(admin_delete(&app, "/api/v1/segments/7").await.status, 204);
     let verify = admin_get(&app, "/api/v1/audit/verify").await;
     assert_eq!(verify.status, 200, "{}", verify.text);
     app.stop().await;
@@ -229,6 +234,10 @@ async fn sdk_answers_maintenance_per_user_and_set_maintenance_drives_it() {
     assert!(!client.is_in_maintenance(&alice));
     assert!(!client.is_in_maintenance(&staff));
     assert_eq!(client.maintenance().and_then(|m| m.message).as_deref(), Some("Upgrading"));
+    // The synthetic flag answers through the ordinary flag API too.
+    assert!(client.is_enabled("gantry.maintenance", &bob));
+    assert!(!client.is_enabled("gantry.maintenance", &alice));
+    assert_eq!(client.evaluate("gantry.maintenance", &bob).variant.as_deref(), Some("maintenance"));
     let audit = admin_get(&app, "/api/v1/audit?limit=1").await;
     assert_eq!(
         (audit.body["items"][0]["action"].as_str(), audit.body["items"][0]["actor"].as_str()),
