@@ -218,3 +218,59 @@ pub struct VersionCheck {
     /// `semver` when every recorded version is a semantic version, else `recorded` (record order).
     pub ordering: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use gantry_engine::model::{Constraint, Operator};
+
+    use super::*;
+
+    fn staff(id: u32) -> Segment {
+        Segment {
+            id,
+            name: None,
+            description: None,
+            constraints: vec![Constraint {
+                context_name: "plan".into(),
+                operator: Operator::In,
+                values: vec!["staff".into()],
+                value: None,
+                inverted: false,
+                case_insensitive: false,
+            }],
+        }
+    }
+
+    fn state(users: &[&str], segments: &[u32], ends_at_ms: Option<i64>) -> MaintenanceState {
+        MaintenanceState {
+            enabled: true,
+            allow_users: users.iter().map(|u| (*u).to_owned()).collect(),
+            allow_segments: segments.to_vec(),
+            ends_at_ms,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn allowlist_by_user_and_segment_until_the_end() {
+        let m = CompiledMaintenance::new(state(&["alice"], &[7], Some(1_000)), "production", &[staff(7), staff(8)]);
+        let at = |ms| EvalInputs::new(ms, 1);
+        let bob = Context::new().with_user_id("bob");
+        assert!(m.applies_to(&bob, at(999)));
+        assert!(!m.applies_to(&Context::new().with_user_id("alice"), at(999)));
+        assert!(!m.applies_to(&Context::new().with_user_id("carol").with_property("plan", "staff"), at(999)));
+        assert!(m.applies_to(&Context::new(), at(0)), "an anonymous context is in maintenance");
+        assert!(!m.applies_to(&bob, at(1_000)), "over at ends_at");
+    }
+
+    #[test]
+    fn empty_allowlist_allows_nobody_and_a_missing_segment_keeps_the_user_list() {
+        let m = CompiledMaintenance::new(state(&[], &[], None), "e", &[]);
+        assert!(m.applies_to(&Context::new().with_user_id("x"), EvalInputs::new(0, 1)));
+        let m = CompiledMaintenance::new(state(&["alice"], &[9], None), "e", &[]);
+        assert!(!m.applies_to(&Context::new().with_user_id("alice"), EvalInputs::new(0, 1)));
+        assert!(m.applies_to(&Context::new().with_user_id("bob").with_property("plan", "staff"), EvalInputs::new(0, 1)));
+        let off = CompiledMaintenance::new(MaintenanceState::default(), "e", &[]);
+        assert!(!off.applies_to(&Context::new(), EvalInputs::new(0, 1)));
+    }
+}
