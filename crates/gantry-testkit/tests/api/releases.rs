@@ -164,3 +164,33 @@ async fn each_new_release_is_announced_on_the_stream_and_to_the_sdk() {
     client.close().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn maintenance_and_releases_survive_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let opts = || gantry_testkit::Options { data_dir: Some(data.path().to_owned()), ..Default::default() };
+    let app = TestApp::spawn_with(opts()).await;
+    assert_eq!(record(&app, &app.tokens.admin, "shop", &rel("2.1.0", "production")).await.status, 201);
+    let r = send(
+        app.req(Method::PUT, "/api/v1/environments/production/maintenance", Some(&app.tokens.admin))
+            .json(&json!({"enabled": true, "message": "kept"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    app.stop().await;
+
+    let app = TestApp::spawn_with(opts()).await;
+    let status = send(app.req(Method::GET, "/api/v1/status", None)).await;
+    let prod = status.body["environments"].as_array().unwrap().iter().find(|e| e["name"] == "production").cloned().unwrap();
+    assert_eq!((prod["maintenance"].as_bool(), prod["message"].as_str()), (Some(true), Some("kept")));
+    let v = send(app.req(Method::GET, "/api/v1/apps/shop/version", Some(&app.tokens.client))).await;
+    assert_eq!(v.body["latest"], "2.1.0");
+    // Ids continue after the restart.
+    let next = record(&app, &app.tokens.admin, "shop", &rel("2.2.0", "production")).await;
+    assert_eq!(next.status, 201, "{}", next.text);
+    let history = admin_get(&app, "/api/v1/apps/shop/releases").await;
+    let ids: Vec<i64> = history.body["items"].as_array().unwrap().iter().map(|i| i["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids[0] > ids[1], "{ids:?}");
+    app.stop().await;
+}
