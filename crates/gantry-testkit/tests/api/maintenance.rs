@@ -250,3 +250,18 @@ async fn sdk_answers_maintenance_per_user_and_set_maintenance_drives_it() {
     client.close().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_recreated_environment_does_not_inherit_maintenance() {
+    let app = TestApp::spawn().await;
+    assert_eq!(admin_post(&app, "/api/v1/environments", &json!({"name": "temp"})).await.status, 201);
+    let path = "/api/v1/environments/temp/maintenance";
+    let r = send(app.req(Method::PUT, path, Some(&app.tokens.admin)).json(&json!({"enabled": true, "allow_users": ["a"]}))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(admin_delete(&app, "/api/v1/environments/temp").await.status, 204);
+    assert_eq!(admin_post(&app, "/api/v1/environments", &json!({"name": "temp"})).await.status, 201);
+    let r = admin_get(&app, path).await;
+    assert_eq!((r.body["enabled"].as_bool(), r.body["active"].as_bool()), (Some(false), Some(false)), "{}", r.text);
+    assert!(r.body.get("allow_users").is_none(), "{}", r.text);
+    app.stop().await;
+}
