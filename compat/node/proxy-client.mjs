@@ -6,6 +6,9 @@
 // Runs once with GET requests (context in the query string) and once with
 // usePOSTrequests.
 //
+// With GANTRY_EXPECT_MAINTENANCE=<message>, the synthetic `gantry.maintenance`
+// toggle must be enabled with that message as its variant's string payload.
+//
 // Env: GANTRY_URL, GANTRY_CLIENT_TOKEN, GANTRY_SERVER_TOKEN (for OFREP), COMPAT_SEED.
 import { UnleashClient, InMemoryStorageProvider, EVENTS } from 'unleash-proxy-client';
 import { env, contexts, ofrepContext, ofrepBulk, expectedFromOfrep, variantDiff, finish } from './common.mjs';
@@ -42,6 +45,14 @@ async function compare(client, mode, label) {
     if (enabled !== want.enabled) summary.failures.push({ mode, label, flag: name, context: sdkCtx, isEnabled: enabled, ofrep: f });
     const d = variantDiff(variant, want.variant);
     if (d) summary.failures.push({ mode, label, flag: name, context: sdkCtx, getVariant: d, ofrep: f });
+  }
+  const maintenance = process.env.GANTRY_EXPECT_MAINTENANCE;
+  if (maintenance !== undefined) {
+    const v = client.getVariant('gantry.maintenance');
+    summary.checks += 1;
+    if (!client.isEnabled('gantry.maintenance') || v.name !== 'maintenance' || v.payload?.value !== maintenance) {
+      summary.failures.push({ mode, label, problem: 'gantry.maintenance not served as expected', variant: v });
+    }
   }
   // The main endpoint returns enabled toggles only.
   for (const t of client.getAllToggles()) {

@@ -8,12 +8,17 @@
 
 mod error;
 mod experiment;
+mod release;
 mod stream;
 
 pub use error::{ApiErrorBody, ErrorCode, FieldError};
 pub use experiment::{
     Event, EventBatch, EventKind, EventsAccepted, Experiment, ExperimentResponse, ExperimentStatus, MetricDef, MetricKind, MetricRole,
     StatsEngine, MAX_EVENTS_PER_BATCH,
+};
+pub use release::{
+    CompiledMaintenance, EnvironmentStatus, Maintenance, MaintenanceResponse, MaintenanceState, RecordRelease, Release, StatusDocument,
+    VersionCheck, MAINTENANCE_FLAG, MAINTENANCE_VARIANT,
 };
 pub use stream::{StreamEvent, StreamSnapshot};
 

@@ -3,6 +3,8 @@
 use gantry_engine::model::{Flag, Segment};
 use serde::{Deserialize, Serialize};
 
+use crate::release::{MaintenanceState, Release};
+
 /// The full configuration of one environment, as streams and SDKs see it:
 /// each flag carries only that environment's configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -18,6 +20,9 @@ pub struct StreamSnapshot {
     /// Flags with a running experiment: SDKs report exposures of these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub experiment_flags: Vec<String>,
+    /// Maintenance mode of the environment, when it was ever set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<MaintenanceState>,
 }
 
 /// One stream event. The SSE `event:` field is the variant name in
@@ -55,6 +60,20 @@ pub enum StreamEvent {
         /// Its id.
         id: u32,
     },
+    /// Maintenance mode of the environment changed.
+    MaintenanceUpdated {
+        /// Revision.
+        revision: i64,
+        /// The new settings.
+        maintenance: MaintenanceState,
+    },
+    /// A new version of an app was recorded for this environment.
+    ReleaseRecorded {
+        /// Revision.
+        revision: i64,
+        /// The release.
+        release: Release,
+    },
 }
 
 impl StreamEvent {
@@ -66,6 +85,8 @@ impl StreamEvent {
             StreamEvent::FlagDeleted { .. } => "flag-deleted",
             StreamEvent::SegmentUpdated { .. } => "segment-updated",
             StreamEvent::SegmentDeleted { .. } => "segment-deleted",
+            StreamEvent::MaintenanceUpdated { .. } => "maintenance-updated",
+            StreamEvent::ReleaseRecorded { .. } => "release-recorded",
         }
     }
 
@@ -76,7 +97,9 @@ impl StreamEvent {
             StreamEvent::FlagUpdated { revision, .. }
             | StreamEvent::FlagDeleted { revision, .. }
             | StreamEvent::SegmentUpdated { revision, .. }
-            | StreamEvent::SegmentDeleted { revision, .. } => *revision,
+            | StreamEvent::SegmentDeleted { revision, .. }
+            | StreamEvent::MaintenanceUpdated { revision, .. }
+            | StreamEvent::ReleaseRecorded { revision, .. } => *revision,
         }
     }
 }

@@ -88,6 +88,8 @@ const KNOWN_ENV: &[&str] = &[
     "GANTRY_REQUEST_TIMEOUT_SECS",
     "GANTRY_MAX_BODY_BYTES",
     "GANTRY_HOSTNAME",
+    "GANTRY_SERVER_URL",
+    "GANTRY_TOKEN",
 ];
 
 fn err(msg: impl Into<String>) -> ConfigError {

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod remote;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -59,6 +60,16 @@ enum Command {
     },
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Maintenance mode of an environment, over HTTP (admin token).
+    Maintenance {
+        #[command(subcommand)]
+        command: remote::MaintenanceCommand,
+    },
+    /// The release registry, over HTTP (admin token or a server token of the environment).
+    Release {
+        #[command(subcommand)]
+        command: remote::ReleaseCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -168,6 +179,8 @@ async fn open_state(cfg: &config::Config) -> anyhow::Result<AppState<SqliteStore
 async fn run(cmd: Command, cfg: config::Config) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Serve { .. } => serve(cfg).await,
+        Command::Maintenance { command } => remote::maintenance(command, &process_env()).await,
+        Command::Release { command } => remote::release(command, &process_env()).await,
         Command::Migrate => {
             let store = SqliteStore::open_dir(&cfg.data_dir).await.context("migrating the database")?;
             store.close().await;

@@ -18,5 +18,5 @@ pub mod validate;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use store::{
     AuditDraft, AuditEntry, Commit, Committed, EventBatchRow, Expect, Mutation, Snapshot, Store, StoreError, StoredEnvironment,
-    StoredExperiment, StoredFlag, StoredSegment, StoredToken, UsageRow,
+    StoredExperiment, StoredFlag, StoredMaintenance, StoredSegment, StoredToken, UsageRow,
 };

@@ -4,7 +4,7 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use gantry_api_types::{Environment, Experiment, TokenKind};
+use gantry_api_types::{Environment, Experiment, Maintenance, Release, TokenKind};
 use gantry_engine::model::{Flag, Segment};
 
 /// Errors of a storage backend.
@@ -114,6 +114,19 @@ pub struct StoredExperiment {
     pub version: i64,
 }
 
+/// Maintenance settings of one environment as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMaintenance {
+    /// Environment name.
+    pub environment: String,
+    /// The settings.
+    pub maintenance: Maintenance,
+    /// Version, 1 on creation.
+    pub version: i64,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
 /// One durably stored batch of ingested events (the events log).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventBatchRow {
@@ -142,6 +155,10 @@ pub struct Snapshot {
     pub tokens: Vec<StoredToken>,
     /// Experiments.
     pub experiments: Vec<StoredExperiment>,
+    /// Maintenance settings per environment (only those ever set).
+    pub maintenance: Vec<StoredMaintenance>,
+    /// Recorded releases, in record order (ascending id).
+    pub releases: Vec<Release>,
 }
 
 /// An optimistic-concurrency expectation.
@@ -223,6 +240,20 @@ pub enum Mutation {
         /// Id.
         id: String,
     },
+    /// Create or replace an environment's maintenance settings (kind
+    /// `maintenance`, keyed by environment).
+    PutMaintenance {
+        /// Environment name.
+        environment: String,
+        /// The settings.
+        maintenance: Maintenance,
+        /// Expectation.
+        expect: Expect,
+    },
+    /// Append a release record with the id given (the next one, chosen by
+    /// the writer under its lock; a taken id fails with `AlreadyExists`).
+    /// The id is the mutation's entry in [`Committed::versions`].
+    InsertRelease(Release),
 }
 
 /// An audit entry to write with a commit.

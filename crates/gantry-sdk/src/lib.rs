@@ -269,6 +269,25 @@ fn now_millis() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// The synthetic `gantry.maintenance` flag, answered as the server answers it:
+/// on (variant `maintenance`, the message as value) for a context in maintenance.
+fn maintenance_details(loaded: &state::Loaded, ctx: &Context, now: i64) -> Details {
+    let key = gantry_api_types::MAINTENANCE_FLAG.to_owned();
+    let m = loaded.maintenance.as_ref();
+    let on = m.is_some_and(|m| m.applies_to(ctx, EvalInputs::new(now, rand::random())));
+    let reason =
+        if m.is_some_and(|m| m.state.active_at(now)) { gantry_engine::Reason::TargetingMatch } else { gantry_engine::Reason::Disabled };
+    Details {
+        key,
+        enabled: on,
+        value: Some(serde_json::Value::Bool(on)),
+        variant: on.then(|| gantry_api_types::MAINTENANCE_VARIANT.to_owned()),
+        reason: Reason::Engine(reason),
+        error: None,
+        rule_index: None,
+    }
+}
+
 impl GantryClient {
     /// A builder.
     pub fn builder() -> Builder {
@@ -374,6 +393,9 @@ impl GantryClient {
             return Details { key: key.to_owned(), enabled, value, variant, reason: Reason::Override, error: None, rule_index: None };
         }
         let now = now_millis();
+        if key == gantry_api_types::MAINTENANCE_FLAG && loaded.plan.lookup(key).is_none() {
+            return maintenance_details(&loaded, ctx, now);
+        }
         let ev = loaded.plan.evaluate(key, ctx, EvalInputs::new(now, rand::random()));
         self.shared.metrics.count(&loaded, &ev);
         if !loaded.experiment_flags.is_empty() && loaded.experiment_flags.contains(key) {
@@ -394,7 +416,8 @@ impl GantryClient {
 
     /// Whether a flag is on (unknown flags are off).
     pub fn is_enabled(&self, key: &str, ctx: &Context) -> bool {
-        if self.shared.has_overrides() || self.shared.current().experiment_flags.contains(key) {
+        if self.shared.has_overrides() || self.shared.current().experiment_flags.contains(key) || key == gantry_api_types::MAINTENANCE_FLAG
+        {
             return self.evaluate(key, ctx).enabled;
         }
         let loaded = self.shared.current();
@@ -454,6 +477,28 @@ impl GantryClient {
     /// subscription to stop.
     pub fn subscribe(&self, flag: Option<&str>, f: impl Fn(&FlagChange) + Send + Sync + 'static) -> Subscription {
         self.shared.subscribe(flag.map(str::to_owned), Box::new(f))
+    }
+
+    /// The environment's maintenance settings, when maintenance was ever
+    /// set for it (`enabled`, message, allowlist, end).
+    pub fn maintenance(&self) -> Option<gantry_api_types::MaintenanceState> {
+        self.shared.current().maintenance.as_ref().map(|m| m.state.clone())
+    }
+
+    /// Whether this context is in maintenance now: maintenance is on, not
+    /// past its end, and the context is neither an allowed user id nor in an
+    /// allowed segment. The same answer the server gives as the flag
+    /// `gantry.maintenance` in the frontend API and OFREP.
+    pub fn is_in_maintenance(&self, ctx: &Context) -> bool {
+        let loaded = self.shared.current();
+        loaded.maintenance.as_ref().is_some_and(|m| m.applies_to(ctx, EvalInputs::new(now_millis(), rand::random())))
+    }
+
+    /// Calls `f` for each new release of an app recorded for this
+    /// environment while the client is connected (`release-recorded` stream
+    /// events). Drop the returned subscription to stop.
+    pub fn on_new_release(&self, f: impl Fn(&gantry_api_types::Release) + Send + Sync + 'static) -> Subscription {
+        self.shared.subscribe_releases(Box::new(f))
     }
 
     /// Replaces the configuration (used by the transport; public for

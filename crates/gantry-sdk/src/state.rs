@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use gantry_api_types::StreamSnapshot;
+use gantry_api_types::{CompiledMaintenance, Release, StreamSnapshot, MAINTENANCE_FLAG};
 use gantry_engine::{CompileOptions, Evaluation, FlagKind, FlagSet, Plan};
 
 use crate::{Builder, OverrideValue, SdkError};
@@ -46,6 +46,8 @@ pub(crate) struct Loaded {
     names: HashMap<Box<str>, Arc<str>>,
     /// Flags with a running experiment (their evaluations are exposures).
     pub(crate) experiment_flags: std::collections::HashSet<String>,
+    /// Maintenance mode with its allowlist compiled, when set.
+    pub(crate) maintenance: Option<CompiledMaintenance>,
 }
 
 /// Exposure and track events waiting for upload: a bounded queue; when it
@@ -122,6 +124,7 @@ pub(crate) fn new_key() -> String {
 }
 
 type Listener = Box<dyn Fn(&FlagChange) + Send + Sync>;
+type ReleaseListener = Box<dyn Fn(&Release) + Send + Sync>;
 
 /// Usage counts: a map behind `try_lock`, a bounded queue when the map is
 /// busy, and a drop counter when both are full. Evaluation never blocks.
@@ -211,6 +214,7 @@ pub(crate) struct Shared {
     state: ArcSwap<Loaded>,
     overrides: BTreeMap<String, OverrideValue>,
     listeners: Mutex<Vec<(u64, Option<String>, Listener)>>,
+    release_listeners: Mutex<Vec<(u64, ReleaseListener)>>,
     next_listener: AtomicU64,
     ready: Mutex<bool>,
     ready_cv: Condvar,
@@ -251,6 +255,7 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         if let Some(s) = self.shared.upgrade() {
             s.listeners.lock().unwrap_or_else(|p| p.into_inner()).retain(|(id, _, _)| *id != self.id);
+            s.release_listeners.lock().unwrap_or_else(|p| p.into_inner()).retain(|(id, _)| *id != self.id);
         }
     }
 }
@@ -260,7 +265,8 @@ fn compile(snapshot: StreamSnapshot, source: Source) -> Loaded {
     let plan = Plan::compile(&set, &CompileOptions::for_environment(snapshot.environment.clone()));
     let names = plan.flags().map(|(_, f)| (Box::from(f.key()), Arc::from(f.key()))).collect();
     let experiment_flags = snapshot.experiment_flags.iter().cloned().collect();
-    Loaded { snapshot, plan, source, names, experiment_flags }
+    let maintenance = snapshot.maintenance.clone().map(|m| CompiledMaintenance::new(m, &snapshot.environment, &snapshot.segments));
+    Loaded { snapshot, plan, source, names, experiment_flags, maintenance }
 }
 
 impl Shared {
@@ -275,6 +281,7 @@ impl Shared {
             state: ArcSwap::from_pointee(compile(StreamSnapshot::default(), Source::Empty)),
             overrides: b.overrides.clone(),
             listeners: Mutex::new(Vec::new()),
+            release_listeners: Mutex::new(Vec::new()),
             next_listener: AtomicU64::new(1),
             ready: Mutex::new(false),
             ready_cv: Condvar::new(),
@@ -347,6 +354,20 @@ impl Shared {
         Subscription { shared: Arc::downgrade(self), id }
     }
 
+    pub(crate) fn subscribe_releases(self: &Arc<Self>, f: ReleaseListener) -> Subscription {
+        let id = self.next_listener.fetch_add(1, Ordering::Relaxed);
+        self.release_listeners.lock().unwrap_or_else(|p| p.into_inner()).push((id, f));
+        Subscription { shared: Arc::downgrade(self), id }
+    }
+
+    #[cfg(feature = "http")]
+    fn notify_release(&self, r: &Release) {
+        let listeners = self.release_listeners.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, f) in listeners.iter() {
+            f(r);
+        }
+    }
+
     /// Replaces the whole configuration and notifies listeners of what changed.
     pub(crate) fn apply_snapshot(&self, snapshot: StreamSnapshot, source: Source) {
         let old = self.current();
@@ -362,6 +383,14 @@ impl Shared {
             if !snapshot.flags.iter().any(|f| f.key == *k) {
                 changes.push(FlagChange { key: (*k).to_owned(), exists: false, revision: snapshot.revision });
             }
+        }
+        if old.snapshot.maintenance != snapshot.maintenance {
+            // Listeners of the synthetic maintenance flag hear about maintenance changes.
+            changes.push(FlagChange {
+                key: MAINTENANCE_FLAG.to_owned(),
+                exists: snapshot.maintenance.is_some(),
+                revision: snapshot.revision,
+            });
         }
         if segments_changed {
             // Segment edits change every flag that uses them: report all.
@@ -399,6 +428,7 @@ impl Shared {
     pub(crate) fn apply_event(&self, event: gantry_api_types::StreamEvent) {
         use gantry_api_types::StreamEvent;
         let mut snap = self.current().snapshot.clone();
+        let mut release = None;
         match event {
             StreamEvent::Snapshot(s) => snap = s,
             StreamEvent::FlagUpdated { revision, flag } => {
@@ -423,8 +453,19 @@ impl Shared {
                 snap.revision = revision;
                 snap.segments.retain(|s| s.id != id);
             }
+            StreamEvent::MaintenanceUpdated { revision, maintenance } => {
+                snap.revision = revision;
+                snap.maintenance = Some(maintenance);
+            }
+            StreamEvent::ReleaseRecorded { revision, release: r } => {
+                snap.revision = revision;
+                release = Some(r);
+            }
         }
         self.apply_snapshot(snap, Source::Server);
+        if let Some(r) = release {
+            self.notify_release(&r);
+        }
     }
 
     /// Loads the cache file at start-up when the server is unreachable.

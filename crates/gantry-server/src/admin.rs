@@ -217,11 +217,16 @@ async fn delete_environment<St: Store>(
                 return Err(ApiError::new(ErrorCode::InUse, format!("active tokens are scoped to `{name}`; revoke them first")));
             }
             let before = v.environments.iter().find(|e| e.environment.name == name).map(|e| e.environment.clone());
-            Ok((
-                vec![Mutation::DeleteEnvironment { name: name.clone(), expect }],
-                vec![audit(&p, "environment.delete", "environment", &name, json_of(&before), None)],
-                vec![Change::Reset],
-            ))
+            let mut mutations = vec![Mutation::DeleteEnvironment { name: name.clone(), expect }];
+            if v.maintenance.contains_key(&name) {
+                // A recreated environment must not inherit old maintenance settings.
+                mutations.push(Mutation::PutMaintenance {
+                    environment: name.clone(),
+                    maintenance: gantry_api_types::Maintenance::default(),
+                    expect: Expect::Any,
+                });
+            }
+            Ok((mutations, vec![audit(&p, "environment.delete", "environment", &name, json_of(&before), None)], vec![Change::Reset]))
         })
         .await?;
     committed(r)?;
@@ -529,6 +534,9 @@ async fn delete_segment<St: Store>(
                 v.flags.values().find(|f| f.flag.environments.values().any(|e| e.rules.iter().any(|r| r.segments.contains(&id))))
             {
                 return Err(ApiError::new(ErrorCode::InUse, format!("flag `{}` uses segment {id}", user.flag.key)));
+            }
+            if let Some(m) = v.maintenance.values().find(|m| m.maintenance.allow_segments.contains(&id)) {
+                return Err(ApiError::new(ErrorCode::InUse, format!("the maintenance allowlist of `{}` uses segment {id}", m.environment)));
             }
             Ok((
                 vec![Mutation::DeleteSegment { id, expect }],

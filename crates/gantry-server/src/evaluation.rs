@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use gantry_api_types::{ErrorCode, TokenKind};
+use gantry_api_types::{ErrorCode, TokenKind, MAINTENANCE_FLAG};
 use gantry_core::Store;
 use gantry_engine::{Context, EvalInputs, Evaluation, FlagKind, Value};
 use serde_json::{json, Map};
@@ -219,6 +219,9 @@ async fn ofrep_single<St: Store>(
                 .into_response()
         }
     };
+    if key == MAINTENANCE_FLAG && (view.maintenance.is_some() || view.plan.lookup(&key).is_none()) {
+        return (StatusCode::OK, axum::Json(crate::maintenance::ofrep_object(&view, &ctx, inputs(&app)))).into_response();
+    }
     let mut ev = view.plan.evaluate(&key, &ctx, inputs(&app));
     expose(&app, &view.name, &ctx, std::slice::from_mut(&mut ev));
     count(&app, &view.name, [&ev]);
@@ -252,7 +255,11 @@ async fn ofrep_bulk<St: Store>(State(app): State<AppState<St>>, p: Principal, he
     view.plan.evaluate_all(&ctx, inputs, |ev| evals.push(ev));
     expose(&app, &view.name, &ctx, &mut evals);
     count(&app, &view.name, evals.iter());
-    let flags: Vec<serde_json::Value> = evals.iter().filter_map(|ev| ev.flag.map(|f| ofrep_object(f.key(), ev))).collect();
+    let mut flags: Vec<serde_json::Value> = evals.iter().filter_map(|ev| ev.flag.map(|f| ofrep_object(f.key(), ev))).collect();
+    if view.maintenance.is_some() {
+        flags.retain(|f| f["key"] != MAINTENANCE_FLAG);
+        flags.push(crate::maintenance::ofrep_object(&view, &ctx, inputs));
+    }
     let body = serde_json::to_vec(&json!({
         "flags": flags,
         "metadata": {"environment": view.name},
@@ -305,7 +312,16 @@ async fn client_features<St: Store>(
         let mut doc: gantry_engine::unleash::ClientFeatures =
             serde_json::from_str(&body.json).map_err(|_| ApiError::new(ErrorCode::Internal, "render failed"))?;
         doc.features.retain(|f| f.name.starts_with(&prefix));
-        let bytes = serde_json::to_vec(&doc).unwrap_or_default();
+        let bytes = match &view.maintenance {
+            Some(m) => {
+                let mut v = serde_json::to_value(&doc).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("maintenance".into(), serde_json::to_value(&m.state).unwrap_or_default());
+                }
+                serde_json::to_vec(&v).unwrap_or_default()
+            }
+            None => serde_json::to_vec(&doc).unwrap_or_default(),
+        };
         let etag = strong_etag(&bytes);
         if if_none_match(&headers, &etag) {
             return Ok(not_modified(&etag));
@@ -539,12 +555,22 @@ fn frontend_response<St: Store>(app: &AppState<St>, view: &EnvView, ctx: &Contex
     let mut body = Vec::with_capacity(64 + evals.len() * 160);
     body.extend_from_slice(b"{\"toggles\":[");
     let mut first = true;
+    let maintenance = crate::maintenance::frontend_toggle(view, ctx, inputs);
     for ev in evals.iter().filter(|ev| all || ev.enabled) {
+        if view.maintenance.is_some() && ev.flag.is_some_and(|f| f.key() == MAINTENANCE_FLAG) {
+            continue;
+        }
         if !first {
             body.push(b',');
         }
         first = false;
         write_toggle(&mut body, ev);
+    }
+    if let Some(t) = maintenance {
+        if !first {
+            body.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut body, &t);
     }
     body.extend_from_slice(b"]}");
     let etag = fast_etag(&body);
@@ -627,6 +653,11 @@ async fn frontend_feature_get<St: Store>(
     let view = view(&app, &p, &headers)?;
     let mut ctx = context_from_query(q.as_deref());
     enrich(&mut ctx, &view.name, addr.filter(|_| app.config.enrich_remote_address));
+    if name == MAINTENANCE_FLAG && view.maintenance.is_some() {
+        return crate::maintenance::frontend_toggle(&view, &ctx, inputs(&app))
+            .map(|t| axum::Json(t).into_response())
+            .ok_or_else(|| ApiError::new(ErrorCode::FlagNotFound, format!("flag `{name}` is not enabled for this context")));
+    }
     let ev = view.plan.evaluate(&name, &ctx, inputs(&app));
     if ev.flag.is_none() {
         return Err(ApiError::new(ErrorCode::FlagNotFound, format!("flag `{name}` not found")));

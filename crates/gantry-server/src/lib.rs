@@ -12,9 +12,11 @@ pub mod error;
 pub mod evaluation;
 pub mod experiments;
 pub mod extract;
+pub mod maintenance;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+pub mod releases;
 pub mod state;
 pub mod stream;
 
@@ -126,6 +128,8 @@ pub fn router<St: Store>(state: AppState<St>) -> Router {
         .merge(experiments::api::router::<St>())
         .merge(stream::router::<St>())
         .merge(ops::router::<St>())
+        .merge(maintenance::router::<St>())
+        .merge(releases::router::<St>())
         .route("/api/openapi.json", axum::routing::get(openapi::get_openapi))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(|| async {

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use gantry_api_types::{Environment, StreamEvent, StreamSnapshot, TokenKind};
+use gantry_api_types::{CompiledMaintenance, Environment, MaintenanceState, Release, StreamEvent, StreamSnapshot, TokenKind};
 use gantry_core::{
     AuditDraft, Clock, Commit, Committed, Mutation, Snapshot, Store, StoreError, StoredFlag, StoredSegment, StoredToken, UsageRow,
 };
@@ -34,6 +34,8 @@ pub struct EnvView {
     pub flagset: FlagSet,
     /// Configuration revision the view was built from.
     pub revision: i64,
+    /// Maintenance mode, when it was ever set for this environment.
+    pub maintenance: Option<Arc<CompiledMaintenance>>,
     /// `/api/client/features` body (segments separate), rendered on first use.
     unleash_body: std::sync::OnceLock<bytes_body::Body>,
     /// Same with segment constraints inlined (SDKs older than spec 4.2.0).
@@ -51,7 +53,17 @@ impl EnvView {
             if inline {
                 doc = inline_segments_of(&doc, &self.name);
             }
-            let json = serde_json::to_string(&doc).unwrap_or_default();
+            let json = match &self.maintenance {
+                // An extra top-level field: Unleash SDKs ignore what they do not know.
+                Some(m) => {
+                    let mut v = serde_json::to_value(&doc).unwrap_or_default();
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("maintenance".into(), serde_json::to_value(&m.state).unwrap_or_default());
+                    }
+                    v.to_string()
+                }
+                None => serde_json::to_string(&doc).unwrap_or_default(),
+            };
             bytes_body::Body { etag: etag_of(&json), json: json.into() }
         };
         if inline_segments {
@@ -98,6 +110,10 @@ pub struct Views {
     /// Started experiments per environment, as the events fold needs them
     /// (derived once per change, not per ingested batch).
     pub experiment_index: crate::experiments::ExperimentIndex,
+    /// Maintenance settings by environment (only those ever set).
+    pub maintenance: HashMap<String, gantry_core::StoredMaintenance>,
+    /// Recorded releases by app, in record order.
+    pub releases: BTreeMap<String, Vec<Release>>,
 }
 
 impl Views {
@@ -126,6 +142,15 @@ pub enum Change {
     Segment(Segment),
     /// A segment was deleted.
     SegmentDeleted(u32),
+    /// Maintenance mode of an environment changed.
+    Maintenance {
+        /// Environment.
+        environment: String,
+        /// The new settings.
+        state: MaintenanceState,
+    },
+    /// A release was recorded.
+    Release(Release),
     /// Environments or many things changed: subscribers take a snapshot.
     Reset,
 }
@@ -145,12 +170,27 @@ impl Published {
     pub fn events_for(&self, env: &str) -> Option<Vec<StreamEvent>> {
         let mut out = Vec::with_capacity(self.changes.len());
         for c in &self.changes {
+            match c {
+                Change::Maintenance { environment, state } => {
+                    if environment == env {
+                        out.push(StreamEvent::MaintenanceUpdated { revision: self.revision, maintenance: state.clone() });
+                    }
+                    continue;
+                }
+                Change::Release(r) => {
+                    if r.environment == env {
+                        out.push(StreamEvent::ReleaseRecorded { revision: self.revision, release: r.clone() });
+                    }
+                    continue;
+                }
+                _ => {}
+            }
             out.push(match c {
                 Change::Flag(f) => StreamEvent::FlagUpdated { revision: self.revision, flag: flag_for_env(f, env) },
                 Change::FlagDeleted(k) => StreamEvent::FlagDeleted { revision: self.revision, key: k.clone() },
                 Change::Segment(s) => StreamEvent::SegmentUpdated { revision: self.revision, segment: s.clone() },
                 Change::SegmentDeleted(id) => StreamEvent::SegmentDeleted { revision: self.revision, id: *id },
-                Change::Reset => return None,
+                Change::Reset | Change::Maintenance { .. } | Change::Release(_) => return None,
             });
         }
         Some(out)
@@ -442,6 +482,7 @@ impl<S: Store> AppState<S> {
             flags: view.flagset.flags.clone(),
             segments: view.flagset.segments.clone(),
             experiment_flags: views.running.get(env).map(|m| m.keys().cloned().collect()).unwrap_or_default(),
+            maintenance: view.maintenance.as_ref().map(|m| m.state.clone()),
         }))
     }
 
@@ -494,11 +535,17 @@ pub fn build_views(snap: Snapshot, hostname: Option<&str>) -> Views {
         let name = e.environment.name.clone();
         let plan = Plan::compile(&all, &CompileOptions { environment: name.clone(), hostname: hostname.map(str::to_owned) });
         let flagset = FlagSet { flags: all.flags.iter().map(|f| flag_for_env(f, &name)).collect(), segments: all.segments.clone() };
+        let maintenance = snap
+            .maintenance
+            .iter()
+            .find(|m| m.environment == name)
+            .map(|m| Arc::new(CompiledMaintenance::new(crate::maintenance::state_of(&m.maintenance), &name, &all.segments)));
         let view = EnvView {
             name: name.clone(),
             plan,
             flagset,
             revision: snap.revision,
+            maintenance,
             unleash_body: std::sync::OnceLock::new(),
             unleash_inline_body: std::sync::OnceLock::new(),
         };
@@ -512,6 +559,11 @@ pub fn build_views(snap: Snapshot, hostname: Option<&str>) -> Views {
             running.entry(e.environment.clone()).or_default().insert(e.flag.clone(), e.key.clone());
         }
     }
+    let mut releases: BTreeMap<String, Vec<Release>> = BTreeMap::new();
+    for r in snap.releases {
+        releases.entry(r.app.clone()).or_default().push(r);
+    }
+    let maintenance = snap.maintenance.into_iter().map(|m| (m.environment.clone(), m)).collect();
     let mut views = Views {
         revision: snap.revision,
         environments: snap.environments,
@@ -523,6 +575,8 @@ pub fn build_views(snap: Snapshot, hostname: Option<&str>) -> Views {
         experiments: snap.experiments.into_iter().map(|x| (x.experiment.key.clone(), x)).collect(),
         running,
         experiment_index: HashMap::new(),
+        maintenance,
+        releases,
     };
     views.experiment_index = crate::experiments::index_experiments(&views);
     views

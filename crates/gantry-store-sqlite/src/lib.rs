@@ -11,12 +11,12 @@ use std::path::Path;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use gantry_api_types::{Environment, TokenKind};
+use gantry_api_types::{Environment, Release, TokenKind};
 use gantry_core::audit;
 use gantry_core::clock::rfc3339;
 use gantry_core::{
     AuditEntry, Commit, Committed, EventBatchRow, Expect, Mutation, Snapshot, Store, StoreError, StoredEnvironment, StoredExperiment,
-    StoredFlag, StoredSegment, StoredToken, UsageRow,
+    StoredFlag, StoredMaintenance, StoredSegment, StoredToken, UsageRow,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
@@ -222,6 +222,43 @@ async fn apply(conn: &mut SqliteConnection, m: &Mutation, at: &str) -> Result<i6
             }
             1
         }
+        Mutation::PutMaintenance { environment, maintenance, expect } => {
+            let cur = current_version(conn, "SELECT version FROM maintenance WHERE environment = ?", environment).await?;
+            check("maintenance", environment, cur, *expect)?;
+            let version = cur.unwrap_or(0) + 1;
+            sqlx::query(
+                "INSERT INTO maintenance (environment, doc, version, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (environment) DO UPDATE SET doc = excluded.doc, version = excluded.version, updated_at = excluded.updated_at",
+            )
+            .bind(environment)
+            .bind(to_json(maintenance)?)
+            .bind(version)
+            .bind(at)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            version
+        }
+        Mutation::InsertRelease(r) => sqlx::query_scalar::<_, i64>(
+            "INSERT INTO releases (id, app, version, environment, commit_sha, notes, released_at, recorded_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+        )
+        .bind(r.id)
+        .bind(&r.app)
+        .bind(&r.version)
+        .bind(&r.environment)
+        .bind(&r.commit)
+        .bind(&r.notes)
+        .bind(&r.released_at)
+        .bind(&r.recorded_by)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.is_unique_violation() || d.message().contains("PRIMARY KEY") => {
+                StoreError::AlreadyExists { kind: "release", key: r.id.to_string() }
+            }
+            _ => backend(e),
+        })?,
     })
 }
 
@@ -304,6 +341,31 @@ impl Store for SqliteStore {
             snap.experiments.push(StoredExperiment {
                 experiment: serde_json::from_str(&doc).map_err(backend)?,
                 version: r.try_get("version").map_err(backend)?,
+            });
+        }
+        for r in sqlx::query("SELECT environment, doc, version, updated_at FROM maintenance ORDER BY environment")
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?
+        {
+            let doc: String = r.try_get("doc").map_err(backend)?;
+            snap.maintenance.push(StoredMaintenance {
+                environment: r.try_get("environment").map_err(backend)?,
+                maintenance: serde_json::from_str(&doc).map_err(backend)?,
+                version: r.try_get("version").map_err(backend)?,
+                updated_at: parse_time(&r.try_get::<String, _>("updated_at").map_err(backend)?),
+            });
+        }
+        for r in sqlx::query("SELECT * FROM releases ORDER BY id").fetch_all(&mut *conn).await.map_err(backend)? {
+            snap.releases.push(Release {
+                id: r.try_get("id").map_err(backend)?,
+                app: r.try_get("app").map_err(backend)?,
+                version: r.try_get("version").map_err(backend)?,
+                environment: r.try_get("environment").map_err(backend)?,
+                commit: r.try_get("commit_sha").map_err(backend)?,
+                notes: r.try_get("notes").map_err(backend)?,
+                released_at: r.try_get("released_at").map_err(backend)?,
+                recorded_by: r.try_get("recorded_by").map_err(backend)?,
             });
         }
         Ok(snap)
@@ -507,6 +569,43 @@ mod tests {
         assert_eq!(snap.flags.len(), 1);
         assert_eq!(snap.flags[0].version, 2);
         assert_eq!(snap.revision, c2.revision);
+    }
+
+    #[tokio::test]
+    async fn maintenance_is_versioned_and_releases_keep_their_ids_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open_dir(dir.path()).await.unwrap();
+        let m = gantry_api_types::Maintenance { enabled: true, message: Some("m".into()), ..Default::default() };
+        let put = |expect| Commit {
+            mutations: vec![Mutation::PutMaintenance { environment: "production".into(), maintenance: m.clone(), expect }],
+            audit: vec![],
+            at: Utc::now(),
+        };
+        assert_eq!(s.commit(put(Expect::Absent)).await.unwrap().versions, vec![1]);
+        assert!(matches!(s.commit(put(Expect::Absent)).await, Err(StoreError::AlreadyExists { .. })));
+        assert!(matches!(s.commit(put(Expect::Version(5))).await, Err(StoreError::VersionMismatch { current: 1, .. })));
+        assert_eq!(s.commit(put(Expect::Version(1))).await.unwrap().versions, vec![2]);
+        let release = |id: i64, version: &str| Release {
+            id,
+            app: "shop".into(),
+            version: version.into(),
+            environment: "production".into(),
+            commit: Some("abcd".into()),
+            notes: None,
+            released_at: "2026-01-01T00:00:00.000Z".into(),
+            recorded_by: "t".into(),
+        };
+        let rel = |r: Release| Commit { mutations: vec![Mutation::InsertRelease(r)], audit: vec![], at: Utc::now() };
+        assert_eq!(s.commit(rel(release(1, "1.0.0"))).await.unwrap().versions, vec![1]);
+        assert!(matches!(s.commit(rel(release(1, "1.0.1"))).await, Err(StoreError::AlreadyExists { kind: "release", .. })));
+        assert_eq!(s.commit(rel(release(2, "1.0.1"))).await.unwrap().versions, vec![2]);
+        s.close().await;
+        let s = SqliteStore::open_dir(dir.path()).await.unwrap();
+        let snap = s.load().await.unwrap();
+        assert_eq!((snap.maintenance.len(), snap.maintenance[0].version, &snap.maintenance[0].maintenance), (1, 2, &m));
+        let versions: Vec<(i64, &str)> = snap.releases.iter().map(|r| (r.id, r.version.as_str())).collect();
+        assert_eq!(versions, [(1, "1.0.0"), (2, "1.0.1")]);
+        assert_eq!(snap.releases[0], release(1, "1.0.0"));
     }
 
     #[tokio::test]

@@ -195,6 +195,16 @@ async fn create_token(http: &reqwest::Client, base: &str, kind: &str) -> String 
 }
 
 async fn setup() -> Setup {
+    setup_with(false).await
+}
+
+/// The message the maintenance compat tests switch on.
+const MAINTENANCE_MESSAGE: &str = "compat maintenance";
+
+/// Like [`setup`]; with `maintenance`, production is put into maintenance
+/// mode (no allowlist) so the SDKs meet the extra `maintenance` field of
+/// `/api/client/features` and the synthetic `gantry.maintenance` toggle.
+async fn setup_with(maintenance: bool) -> Setup {
     install();
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(dir.path());
@@ -214,6 +224,12 @@ async fn setup() -> Setup {
         let (status, body) = admin_post(&http, format!("{}/api/v1/flags", server.base), flag).await;
         assert_eq!(status, 201, "create {}: {body}", flag["key"]);
     }
+    if maintenance {
+        let url = format!("{}/api/v1/environments/production/maintenance", server.base);
+        let r =
+            http.put(&url).bearer_auth(ADMIN).json(&json!({"enabled": true, "message": MAINTENANCE_MESSAGE})).send().await.expect("PUT");
+        assert_eq!(r.status(), 200, "switch maintenance on");
+    }
     let server_token = create_token(&http, &server.base, "server").await;
     let client_token = create_token(&http, &server.base, "client").await;
     Setup { server, _dir: dir, server_token, client_token }
@@ -232,18 +248,28 @@ impl Setup {
     }
 
     fn node(&self, script: &str) {
+        self.node_with(script, &[]);
+    }
+
+    fn node_with(&self, script: &str, extra: &[(&str, &str)]) {
         let mut cmd = Command::new("node");
         cmd.arg(node_dir().join("node").join(script)).current_dir(node_dir());
         self.envs(&mut cmd);
+        cmd.envs(extra.iter().copied());
         let out = run(cmd, SCRIPT_TIMEOUT);
         assert!(out.ok(), "compat/node/{script} failed\n{}", out.describe());
     }
 
     fn python(&self, script: &str) {
+        self.python_with(script, &[]);
+    }
+
+    fn python_with(&self, script: &str, extra: &[(&str, &str)]) {
         let mut cmd = Command::new(venv().join("bin/python"));
         let dir = compat_src().join("python");
         cmd.arg(dir.join(script)).current_dir(&dir);
         self.envs(&mut cmd);
+        cmd.envs(extra.iter().copied());
         let out = run(cmd, SCRIPT_TIMEOUT);
         assert!(out.ok(), "compat/python/{script} failed\n{}", out.describe());
     }
@@ -277,4 +303,26 @@ async fn node_openfeature_ofrep_provider() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_openfeature_ofrep_provider() {
     setup().await.python("openfeature_ofrep.py");
+}
+
+/// Maintenance mode on: the Node `unleash-client` accepts the extra top-level
+/// `maintenance` field of `/api/client/features` and still matches OFREP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_unleash_client_tolerates_the_maintenance_field() {
+    setup_with(true).await.node_with("unleash-client.mjs", &[("COMPAT_CONTEXTS", "300")]);
+}
+
+/// Maintenance mode on: the Python `UnleashClient` (Yggdrasil engine) accepts the extra field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_unleash_client_tolerates_the_maintenance_field() {
+    setup_with(true).await.python_with("unleash_client.py", &[("COMPAT_CONTEXTS", "300")]);
+}
+
+/// Maintenance mode on: the unmodified browser SDK sees `gantry.maintenance`
+/// enabled with the message as its variant payload (GET and POST modes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_unleash_proxy_client_sees_the_maintenance_flag() {
+    setup_with(true)
+        .await
+        .node_with("proxy-client.mjs", &[("COMPAT_FRONTEND_CONTEXTS", "20"), ("GANTRY_EXPECT_MAINTENANCE", MAINTENANCE_MESSAGE)]);
 }

@@ -137,7 +137,17 @@ fn routes() -> Vec<Route> {
         route(Method::GET, "/api/frontend/features/f1", None, Any, &[200]),
         route(Method::POST, "/api/frontend/client/metrics", Some(json!({"bucket": {"toggles": {}}})), Any, &[202]),
         route(Method::POST, "/api/frontend/client/register", Some(json!({"appName": "matrix"})), Any, &[202]),
+        // Maintenance mode and the release registry. Recording without an
+        // environment: server tokens use their own (201), admin tokens must
+        // name one (422).
+        route(Method::GET, "/api/v1/environments/production/maintenance", None, Admin, &[200]),
+        route(Method::PUT, "/api/v1/environments/production/maintenance", Some(json!({"enabled": false})), Admin, &[200]),
+        route(Method::POST, "/api/v1/apps/matrix/releases", Some(json!({"version": "1.0.0"})), Server, &[200, 201, 422]),
+        route(Method::GET, "/api/v1/apps/matrix/releases", None, Server, &[200]),
+        // Admin tokens must name the environment (400); others see theirs (200, or 404 before a release).
+        route(Method::GET, "/api/v1/apps/matrix/version", None, Any, &[200, 400, 404]),
         // Operations.
+        route(Method::GET, "/api/v1/status", None, Public, &[200]),
         route(Method::GET, "/health", None, Public, &[200]),
         route(Method::GET, "/ready", None, Public, &[200]),
         route(Method::GET, "/metrics", None, Public, &[200]),
