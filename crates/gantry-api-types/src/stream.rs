@@ -20,6 +20,10 @@ pub struct StreamSnapshot {
     /// Flags with a running experiment: SDKs report exposures of these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub experiment_flags: Vec<String>,
+    /// The running experiment of each of those flags (flag key → experiment
+    /// key): SDKs keep sticky assignments per experiment.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub experiments: std::collections::BTreeMap<String, String>,
     /// Maintenance mode of the environment, when it was ever set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<MaintenanceState>,

@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 mod state;
+pub mod sticky;
 
 #[cfg(feature = "http")]
 mod http;
@@ -151,6 +152,17 @@ pub struct Builder {
     pub(crate) poll_interval: Duration,
     pub(crate) max_backoff: Duration,
     pub(crate) metrics_queue: usize,
+    pub(crate) assignments: Assignments,
+}
+
+/// The configured [`sticky::AssignmentStore`] (a wrapper so the builder stays `Debug`).
+#[derive(Clone, Default)]
+pub(crate) struct Assignments(pub(crate) Option<std::sync::Arc<dyn sticky::AssignmentStore>>);
+
+impl std::fmt::Debug for Assignments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Assignments(custom)" } else { "Assignments(memory)" })
+    }
 }
 
 impl Default for Builder {
@@ -168,6 +180,7 @@ impl Default for Builder {
             poll_interval: Duration::from_secs(15),
             max_backoff: Duration::from_secs(3),
             metrics_queue: 10_000,
+            assignments: Assignments::default(),
         }
     }
 }
@@ -182,6 +195,13 @@ impl Builder {
     /// Environment (admin tokens only; server tokens carry their own).
     pub fn environment(mut self, env: impl Into<String>) -> Self {
         self.environment = Some(env.into());
+        self
+    }
+    /// Where sticky experiment assignments are kept (default: in memory,
+    /// 100,000 of them; see [`sticky`]). A shared store keeps a unit's
+    /// variant across processes when an experiment's weights change mid-run.
+    pub fn assignment_store(mut self, store: std::sync::Arc<dyn sticky::AssignmentStore>) -> Self {
+        self.assignments = Assignments(Some(store));
         self
     }
     /// Where the last configuration is persisted (fail-static start-up).
@@ -396,13 +416,25 @@ impl GantryClient {
         if key == gantry_api_types::MAINTENANCE_FLAG && loaded.plan.lookup(key).is_none() {
             return maintenance_details(&loaded, ctx, now);
         }
-        let ev = loaded.plan.evaluate(key, ctx, EvalInputs::new(now, rand::random()));
-        self.shared.metrics.count(&loaded, &ev);
-        if !loaded.experiment_flags.is_empty() && loaded.experiment_flags.contains(key) {
+        let mut ev = loaded.plan.evaluate(key, ctx, EvalInputs::new(now, rand::random()));
+        if let Some(experiment) = loaded.experiments.get(key) {
             if let (Some(v), Some(unit)) = (ev.variant_name(), ctx.standard(gantry_engine::StandardField::UserId)) {
-                self.shared.events.expose(key, v, unit, now);
+                // Sticky: a unit keeps its first variant when the weights change mid-run.
+                match self.shared.assignments.get(experiment, unit) {
+                    Some(stuck) if stuck != v => {
+                        if !ev.stick_to_variant(&stuck) {
+                            self.shared.assignments.put(experiment, unit, v);
+                        }
+                    }
+                    Some(_) => {}
+                    None => self.shared.assignments.put(experiment, unit, v),
+                }
+                if let Some(v) = ev.variant_name() {
+                    self.shared.events.expose(key, v, unit, now);
+                }
             }
         }
+        self.shared.metrics.count(&loaded, &ev);
         Details {
             key: key.to_owned(),
             enabled: ev.enabled,

@@ -46,6 +46,8 @@ pub(crate) struct Loaded {
     names: HashMap<Box<str>, Arc<str>>,
     /// Flags with a running experiment (their evaluations are exposures).
     pub(crate) experiment_flags: std::collections::HashSet<String>,
+    /// Flag key → running experiment key (the flag key when the server does not say).
+    pub(crate) experiments: HashMap<String, String>,
     /// Maintenance mode with its allowlist compiled, when set.
     pub(crate) maintenance: Option<CompiledMaintenance>,
 }
@@ -225,6 +227,7 @@ pub(crate) struct Shared {
     pub(crate) cache_file: Option<PathBuf>,
     pub(crate) metrics: Metrics,
     pub(crate) events: EventQueue,
+    pub(crate) assignments: Arc<dyn crate::sticky::AssignmentStore>,
     #[cfg(feature = "http")]
     pub(crate) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     #[cfg(feature = "http")]
@@ -264,9 +267,11 @@ fn compile(snapshot: StreamSnapshot, source: Source) -> Loaded {
     let set = FlagSet { flags: snapshot.flags.clone(), segments: snapshot.segments.clone() };
     let plan = Plan::compile(&set, &CompileOptions::for_environment(snapshot.environment.clone()));
     let names = plan.flags().map(|(_, f)| (Box::from(f.key()), Arc::from(f.key()))).collect();
-    let experiment_flags = snapshot.experiment_flags.iter().cloned().collect();
+    let experiment_flags: std::collections::HashSet<String> = snapshot.experiment_flags.iter().cloned().collect();
+    let experiments =
+        experiment_flags.iter().map(|f| (f.clone(), snapshot.experiments.get(f).cloned().unwrap_or_else(|| f.clone()))).collect();
     let maintenance = snapshot.maintenance.clone().map(|m| CompiledMaintenance::new(m, &snapshot.environment, &snapshot.segments));
-    Loaded { snapshot, plan, source, names, experiment_flags, maintenance }
+    Loaded { snapshot, plan, source, names, experiment_flags, experiments, maintenance }
 }
 
 impl Shared {
@@ -292,6 +297,7 @@ impl Shared {
             cache_file: b.cache_file.clone(),
             metrics: Metrics::new(b.metrics_queue),
             events: EventQueue::new(b.metrics_queue),
+            assignments: b.assignments.0.clone().unwrap_or_else(|| Arc::new(crate::sticky::MemoryAssignments::default())),
             #[cfg(feature = "http")]
             tasks: Mutex::new(Vec::new()),
             #[cfg(feature = "http")]

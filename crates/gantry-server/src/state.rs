@@ -482,6 +482,7 @@ impl<S: Store> AppState<S> {
             flags: view.flagset.flags.clone(),
             segments: view.flagset.segments.clone(),
             experiment_flags: views.running.get(env).map(|m| m.keys().cloned().collect()).unwrap_or_default(),
+            experiments: views.running.get(env).map(|m| m.iter().map(|(f, e)| (f.clone(), e.clone())).collect()).unwrap_or_default(),
             maintenance: view.maintenance.as_ref().map(|m| m.state.clone()),
         }))
     }

@@ -279,3 +279,60 @@ async fn changing_weights_mid_run_does_not_reshuffle_assigned_units() {
     assert_eq!(ofrep_variants(&app, old_users(), Some("production")).await, first);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_assignments_stay_sticky_across_a_weight_change_and_a_shared_store() {
+    use gantry_sdk::sticky::{AssignmentStore, MemoryAssignments};
+    use std::sync::Arc;
+    let app = TestApp::spawn().await;
+    setup_experiment(&app, "frequentist").await;
+    let store = Arc::new(MemoryAssignments::new(10_000));
+    let sdk = |store: Option<Arc<MemoryAssignments>>| {
+        let mut b = GantryClient::builder().server(&app.base, &app.tokens.server).metrics_interval(Duration::from_secs(3600));
+        if let Some(s) = store {
+            b = b.assignment_store(s);
+        }
+        b.build().unwrap()
+    };
+    let first_sdk = sdk(Some(store.clone()));
+    first_sdk.wait_until_ready(Duration::from_secs(10)).await.unwrap();
+    let users: Vec<String> = (0..300).map(|i| format!("sdk-{i}")).collect();
+    let variant_of = |c: &GantryClient, u: &str| c.variant("checkout", &Context::new().with_user_id(u)).unwrap();
+    let first: Vec<String> = users.iter().map(|u| variant_of(&first_sdk, u)).collect();
+    assert_eq!(store.len(), 300);
+    assert_eq!(store.get("checkout-exp", "sdk-0").as_deref(), Some(first[0].as_str()), "keyed by the experiment");
+
+    let before = first_sdk.revision();
+    let flag = json!({"key": "checkout", "kind": "string",
+        "variants": [{"name": "control", "weight": 100, "payload": {"type": "string", "value": "old"}},
+                     {"name": "treatment", "weight": 900, "payload": {"type": "string", "value": "new"}}],
+        "environments": {"production": {"enabled": true}}});
+    assert_eq!(app.admin_put("/api/v1/flags/checkout", &flag).await.status(), 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while first_sdk.revision() == before {
+        assert!(tokio::time::Instant::now() < deadline, "the change never reached the SDK");
+        tokio::time::sleep(Duration::from_millis(5)).await; // poll interval
+    }
+
+    // An SDK with its own, empty memory shows what plain bucketing now does...
+    let fresh = sdk(None);
+    fresh.wait_until_ready(Duration::from_secs(10)).await.unwrap();
+    let moved = users.iter().zip(&first).filter(|(u, v)| &variant_of(&fresh, u) != *v).count();
+    assert!(moved > 60, "plain bucketing moves {moved} of 300");
+    // ...while the same SDK, and a second one sharing the store, keep every early unit where it was.
+    let second_sdk = sdk(Some(store.clone()));
+    second_sdk.wait_until_ready(Duration::from_secs(10)).await.unwrap();
+    for (u, v) in users.iter().zip(&first) {
+        assert_eq!(&variant_of(&first_sdk, u), v);
+        assert_eq!(&variant_of(&second_sdk, u), v);
+        let value = first_sdk.string_value("checkout", &Context::new().with_user_id(u), "default");
+        assert_eq!(value, if v == "control" { "old" } else { "new" }, "the value follows the sticky variant");
+    }
+    // New units follow the new weights.
+    let treated = (0..500).filter(|i| variant_of(&first_sdk, &format!("new-{i}")) == "treatment").count();
+    assert!(treated > 400, "{treated} of 500 new units in treatment at 90 %");
+    for c in [first_sdk, second_sdk, fresh] {
+        c.close().await;
+    }
+    app.stop().await;
+}
