@@ -24,12 +24,15 @@ pub trait AssignmentStore: Send + Sync {
     fn put(&self, experiment: &str, unit: &str, variant: &str);
 }
 
+/// (experiment, unit) → variant, plus insertion order for eviction.
+type Remembered = (HashMap<(String, String), String>, VecDeque<(String, String)>);
+
 /// The default store: in process memory, bounded; beyond `capacity` the
 /// oldest assignments are forgotten (those units fall back to bucketing).
 #[derive(Debug)]
 pub struct MemoryAssignments {
     capacity: usize,
-    inner: Mutex<(HashMap<(String, String), String>, VecDeque<(String, String)>)>,
+    inner: Mutex<Remembered>,
 }
 
 impl MemoryAssignments {
