@@ -43,10 +43,19 @@ pub struct Experiment {
     /// Significance level (0.05 unless set).
     #[serde(default = "default_alpha")]
     pub alpha: f64,
+    /// CUPED pre-period: a unit's events from this many hours before the
+    /// experiment started until its first exposure are its covariate
+    /// (metrics with `cuped: true`). 336 (14 days) unless set.
+    #[serde(default = "default_pre_period_hours")]
+    pub pre_period_hours: f64,
 }
 
 fn default_alpha() -> f64 {
     0.05
+}
+
+fn default_pre_period_hours() -> f64 {
+    336.0
 }
 
 /// Lifecycle of an experiment.
@@ -101,6 +110,10 @@ pub struct MetricDef {
     /// Whether an increase is good (false for errors, latency).
     #[serde(default = "default_true")]
     pub higher_is_better: bool,
+    /// Variance reduction with CUPED: the same metric over the unit's
+    /// pre-exposure events is the covariate (not for ratio metrics).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cuped: bool,
 }
 
 fn default_true() -> bool {

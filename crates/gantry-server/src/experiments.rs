@@ -51,13 +51,24 @@ pub struct ActiveExperiment {
     pub variants: Vec<String>,
     /// Metrics.
     pub metrics: Vec<MetricDef>,
+    /// When some metric uses CUPED: the start of the pre-period, ms.
+    pub pre_from_ms: Option<i64>,
 }
 
 impl ActiveExperiment {
     fn active_at(&self, ms: i64) -> bool {
         ms >= self.started_ms && self.stopped_ms.is_none_or(|s| ms < s)
     }
+
+    /// Whether events arriving at `ms` may be pre-exposure covariate data.
+    fn collects_pre_at(&self, ms: i64) -> bool {
+        self.pre_from_ms.is_some_and(|from| ms >= from) && self.stopped_ms.is_none_or(|s| ms < s)
+    }
 }
+
+/// At most this many not-yet-exposed units per experiment keep CUPED
+/// pre-period sums; beyond, new units get no covariate (still unbiased).
+pub const MAX_PRE_UNITS: usize = 1_000_000;
 
 fn parse_ms(s: &Option<String>) -> Option<i64> {
     s.as_deref().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()).map(|d| d.timestamp_millis())
@@ -90,6 +101,7 @@ pub fn index_experiments(views: &Views) -> ExperimentIndex {
             stopped_ms: parse_ms(&e.stopped_at),
             variants: experiment_variants(e, views),
             metrics: e.metrics.clone(),
+            pre_from_ms: e.metrics.iter().any(|m| m.cuped).then(|| started_ms - (e.pre_period_hours * 3_600_000.0) as i64),
         }));
     }
     out
@@ -104,6 +116,9 @@ pub struct UnitAgg {
     pub first_ms: i64,
     /// Per metric: (event count, sum of values, sum of denominator values).
     pub metrics: Vec<[f64; 3]>,
+    /// CUPED: the same per metric over the unit's pre-exposure events
+    /// (empty unless the experiment uses CUPED).
+    pub pre: Vec<[f64; 3]>,
 }
 
 /// One experiment's aggregates.
@@ -113,6 +128,13 @@ pub struct ExperimentAgg {
     pub units: HashMap<String, UnitAgg>,
     /// Exposures naming a variant the experiment does not compare.
     pub unknown_variant_exposures: u64,
+    /// CUPED: pre-period sums of units not exposed yet.
+    pub pre_units: HashMap<String, Vec<[f64; 3]>>,
+    /// Batches up to this id were folded into the pre-period by the backfill
+    /// that ran when the experiment started; later ones are folded live.
+    pub pre_from_batch: i64,
+    /// Units left without a covariate because `pre_units` was full.
+    pub pre_dropped: u64,
 }
 
 /// Everything folded from the events log.
@@ -126,6 +148,8 @@ pub struct Aggregates {
     pub last_batch: i64,
     /// Events folded since start (including replay).
     pub events_folded: u64,
+    /// Experiments the fold has seen in the index (a new one gets a CUPED backfill).
+    pub known: HashSet<String>,
 }
 
 impl Aggregates {
@@ -148,10 +172,12 @@ impl Aggregates {
     }
 
     /// Folds one batch; returns the number of duplicates it held.
-    pub fn fold(&mut self, index: &ExperimentIndex, env: &str, received_ms: i64, events: &[Event]) -> u64 {
+    pub fn fold(&mut self, index: &ExperimentIndex, env: &str, batch: i64, received_ms: i64, events: &[Event]) -> u64 {
         let mut dups = 0;
-        let active: Vec<&Arc<ActiveExperiment>> =
-            index.get(env).map(|v| v.iter().filter(|e| e.active_at(received_ms)).collect()).unwrap_or_default();
+        let active: Vec<&Arc<ActiveExperiment>> = index
+            .get(env)
+            .map(|v| v.iter().filter(|e| e.active_at(received_ms) || e.collects_pre_at(received_ms)).collect())
+            .unwrap_or_default();
         for e in events {
             if let Some(k) = &e.idempotency_key {
                 if !self.remember(env, k, received_ms) {
@@ -164,7 +190,7 @@ impl Aggregates {
             match e.kind {
                 EventKind::Exposure => {
                     let Some(flag) = &e.flag else { continue };
-                    for x in active.iter().filter(|x| &x.flag == flag) {
+                    for x in active.iter().filter(|x| &x.flag == flag && x.active_at(received_ms)) {
                         let agg = self.experiments.entry(x.key.clone()).or_default();
                         let Some(idx) = e.variant.as_ref().and_then(|v| x.variants.iter().position(|n| n == v)) else {
                             agg.unknown_variant_exposures += 1;
@@ -173,9 +199,10 @@ impl Aggregates {
                         match agg.units.get_mut(&e.unit_id) {
                             Some(u) => u.first_ms = u.first_ms.min(ts),
                             None => {
+                                let pre = agg.pre_units.remove(&e.unit_id).unwrap_or_default();
                                 agg.units.insert(
                                     e.unit_id.clone(),
-                                    UnitAgg { variant: idx as u16, first_ms: ts, metrics: vec![[0.0; 3]; x.metrics.len()] },
+                                    UnitAgg { variant: idx as u16, first_ms: ts, metrics: vec![[0.0; 3]; x.metrics.len()], pre },
                                 );
                             }
                         }
@@ -186,6 +213,15 @@ impl Aggregates {
                     let value = e.value.unwrap_or(1.0);
                     for x in &active {
                         if !x.metrics.iter().any(|m| &m.event == name || m.denominator_event.as_ref() == Some(name)) {
+                            continue;
+                        }
+                        if x.collects_pre_at(received_ms) {
+                            let agg = self.experiments.entry(x.key.clone()).or_default();
+                            if batch > agg.pre_from_batch {
+                                fold_pre(x, agg, &e.unit_id, ts, name, value);
+                            }
+                        }
+                        if !x.active_at(received_ms) {
                             continue;
                         }
                         let Some(u) = self.experiments.get_mut(&x.key).and_then(|a| a.units.get_mut(&e.unit_id)) else { continue };
@@ -213,6 +249,32 @@ impl Aggregates {
             }
         }
         dups
+    }
+}
+
+/// Adds a track event to a unit's CUPED pre-period sums: before its first
+/// exposure (exposed units) or into the bounded map of units not exposed yet.
+fn fold_pre(x: &ActiveExperiment, agg: &mut ExperimentAgg, unit: &str, ts: i64, name: &str, value: f64) {
+    let slot = match agg.units.get_mut(unit) {
+        Some(u) if ts < u.first_ms => &mut u.pre,
+        Some(_) => return,
+        None => {
+            if !agg.pre_units.contains_key(unit) && agg.pre_units.len() >= MAX_PRE_UNITS {
+                agg.pre_dropped += 1;
+                return;
+            }
+            agg.pre_units.entry(unit.to_owned()).or_default()
+        }
+    };
+    for (i, m) in x.metrics.iter().enumerate() {
+        if !m.cuped || m.event != name {
+            continue;
+        }
+        if slot.len() <= i {
+            slot.resize(i + 1, [0.0; 3]);
+        }
+        slot[i][0] += 1.0;
+        slot[i][1] += value;
     }
 }
 
@@ -351,6 +413,9 @@ impl Ingest {
     /// Folds the whole log (start-up).
     pub async fn replay<St: Store>(&self, store: &St, views: &Views) -> Result<u64, StoreError> {
         let index = &views.experiment_index;
+        // Replay folds every batch with every started experiment in view, so
+        // none of them needs the start-time backfill of its pre-period.
+        self.aggregates.lock().unwrap_or_else(|p| p.into_inner()).known.extend(index.values().flatten().map(|x| x.key.clone()));
         let mut after = 0;
         let mut n = 0;
         loop {
@@ -366,11 +431,66 @@ impl Ingest {
                     continue;
                 };
                 n += events.len() as u64;
-                agg.fold(index, &r.environment, r.received_ms, &events);
+                agg.fold(index, &r.environment, r.id, r.received_ms, &events);
                 agg.last_batch = r.id;
             }
         }
         Ok(n)
+    }
+}
+
+/// Experiments that entered the index since the last fold get their CUPED
+/// pre-period from the log: every batch folded so far (they were folded
+/// without the experiment) whose arrival falls in the pre-period. Later
+/// batches are folded live, so no event counts twice.
+async fn backfill_new_experiments<St: Store>(app: &AppState<St>, index: &ExperimentIndex) {
+    let fresh: Vec<(String, Arc<ActiveExperiment>, i64)> = {
+        let mut agg = app.events.aggregates.lock().unwrap_or_else(|p| p.into_inner());
+        let upto = agg.last_batch;
+        let mut fresh = Vec::new();
+        for (env, list) in index {
+            for x in list {
+                if agg.known.insert(x.key.clone()) {
+                    agg.experiments.entry(x.key.clone()).or_default().pre_from_batch = upto;
+                    if x.pre_from_ms.is_some() {
+                        fresh.push((env.clone(), x.clone(), upto));
+                    }
+                }
+            }
+        }
+        fresh
+    };
+    for (env, x, upto) in fresh {
+        let mut after = 0;
+        'pages: loop {
+            let rows = match app.store.events_after(after, 1000).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::error!(error = %e, experiment = %x.key, "CUPED pre-period backfill failed; covariates start now");
+                    break;
+                }
+            };
+            if rows.is_empty() {
+                break;
+            }
+            let mut agg = app.events.aggregates.lock().unwrap_or_else(|p| p.into_inner());
+            let agg = agg.experiments.entry(x.key.clone()).or_default();
+            for r in &rows {
+                if r.id > upto {
+                    break 'pages;
+                }
+                after = r.id;
+                if r.environment != env || !x.collects_pre_at(r.received_ms) {
+                    continue;
+                }
+                let Ok(events) = serde_json::from_str::<Vec<Event>>(&r.events) else { continue };
+                for e in events.iter().filter(|e| e.kind == EventKind::Track) {
+                    if let Some(name) = &e.name {
+                        fold_pre(&x, agg, &e.unit_id, e.timestamp.unwrap_or(r.received_ms), name, e.value.unwrap_or(1.0));
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -406,11 +526,12 @@ pub async fn run_writer<St: Store>(app: AppState<St>) {
         let stored = app.store.append_events(rows).await;
         match stored {
             Ok(ids) => {
-                let views = app.views.load();
+                let views = app.views.load_full();
                 let index = &views.experiment_index;
+                backfill_new_experiments(&app, index).await;
                 let mut agg = app.events.aggregates.lock().unwrap_or_else(|p| p.into_inner());
                 for (j, id) in jobs.iter_mut().zip(ids) {
-                    let dups = agg.fold(index, &j.environment, j.received_ms, &j.events);
+                    let dups = agg.fold(index, &j.environment, id, j.received_ms, &j.events);
                     agg.last_batch = id;
                     if let Some(done) = j.done.take() {
                         let _ = done.send(Ok(dups));
@@ -473,17 +594,61 @@ mod tests {
             stopped_ms: None,
             variants: vec!["a".into(), "b".into()],
             metrics: vec![],
+            pre_from_ms: None,
         });
         let index: ExperimentIndex = [("production".to_owned(), vec![exp])].into();
         let mut agg = Aggregates::default();
         let keyed = |k: &str| Event { idempotency_key: Some(k.into()), ..exposure(k) };
-        assert_eq!(agg.fold(&index, "production", 10, &[keyed("k1"), keyed("k2")]), 0);
-        assert_eq!(agg.fold(&index, "production", 20, &[keyed("k1")]), 1);
+        assert_eq!(agg.fold(&index, "production", 1, 10, &[keyed("k1"), keyed("k2")]), 0);
+        assert_eq!(agg.fold(&index, "production", 2, 20, &[keyed("k1")]), 1);
         // The same key in another environment is another event.
-        assert_eq!(agg.fold(&index, "staging", 20, &[keyed("k1")]), 0);
+        assert_eq!(agg.fold(&index, "staging", 3, 20, &[keyed("k1")]), 0);
         // After the window it is forgotten.
-        assert_eq!(agg.fold(&index, "production", 30 + DEDUPE_WINDOW_MS, &[keyed("k3")]), 0);
-        assert_eq!(agg.fold(&index, "production", 40 + DEDUPE_WINDOW_MS, &[keyed("k1")]), 0);
+        assert_eq!(agg.fold(&index, "production", 4, 30 + DEDUPE_WINDOW_MS, &[keyed("k3")]), 0);
+        assert_eq!(agg.fold(&index, "production", 5, 40 + DEDUPE_WINDOW_MS, &[keyed("k1")]), 0);
         assert_eq!(agg.experiments["x"].units.len(), 3);
+    }
+
+    #[test]
+    fn cuped_pre_period_is_folded_before_exposure_and_never_twice() {
+        let metric: MetricDef =
+            serde_json::from_value(serde_json::json!({"name": "rev", "event": "buy", "kind": "mean", "cuped": true})).unwrap();
+        let exp = Arc::new(ActiveExperiment {
+            key: "x".into(),
+            flag: "f".into(),
+            started_ms: 1_000,
+            stopped_ms: None,
+            variants: vec!["a".into(), "b".into()],
+            metrics: vec![metric],
+            pre_from_ms: Some(100),
+        });
+        let index: ExperimentIndex = [("production".to_owned(), vec![exp])].into();
+        let buy = |unit: &str, ts: i64, v: f64| Event {
+            kind: EventKind::Track,
+            name: Some("buy".into()),
+            value: Some(v),
+            timestamp: Some(ts),
+            flag: None,
+            variant: None,
+            ..exposure(unit)
+        };
+        let expose = |unit: &str, ts: i64| Event { timestamp: Some(ts), ..exposure(unit) };
+        let mut agg = Aggregates::default();
+        // Before the pre-period: ignored. In it (before start): counts as covariate.
+        agg.fold(&index, "production", 1, 50, &[buy("u", 50, 100.0)]);
+        agg.fold(&index, "production", 2, 500, &[buy("u", 500, 7.0)]);
+        // After start, still before u's exposure: covariate too.
+        agg.fold(&index, "production", 3, 1_500, &[buy("u", 1_500, 3.0)]);
+        agg.fold(&index, "production", 4, 2_000, &[expose("u", 2_000), buy("u", 2_100, 5.0)]);
+        let u = &agg.experiments["x"].units["u"];
+        assert_eq!(u.pre, vec![[2.0, 10.0, 0.0]]);
+        assert_eq!(u.metrics, vec![[1.0, 5.0, 0.0]]);
+        assert!(agg.experiments["x"].pre_units.is_empty(), "moved into the unit at exposure");
+        // Batches up to `pre_from_batch` were covered by the start-time backfill: not folded again.
+        agg.experiments.get_mut("x").unwrap().pre_from_batch = 10;
+        agg.fold(&index, "production", 9, 2_200, &[buy("w", 600, 1.0)]);
+        assert!(agg.experiments["x"].pre_units.is_empty());
+        agg.fold(&index, "production", 11, 2_300, &[buy("w", 2_300, 1.0)]);
+        assert_eq!(agg.experiments["x"].pre_units["w"], vec![[1.0, 1.0, 0.0]]);
     }
 }

@@ -145,6 +145,9 @@ fn check_experiment(v: &Views, e: &Experiment) -> Result<(), ApiError> {
     if !(e.alpha > 0.0 && e.alpha < 0.5) {
         out.push(invalid("alpha".into(), "must be in (0, 0.5)"));
     }
+    if !(e.pre_period_hours.is_finite() && (0.0..=24.0 * 365.0).contains(&e.pre_period_hours)) {
+        out.push(invalid("pre_period_hours".into(), "must be between 0 and 8760 (one year)"));
+    }
     let mut names = std::collections::HashSet::new();
     for (i, m) in e.metrics.iter().enumerate() {
         if m.name.is_empty() || !names.insert(m.name.as_str()) {
@@ -152,6 +155,9 @@ fn check_experiment(v: &Views, e: &Experiment) -> Result<(), ApiError> {
         }
         if m.event.is_empty() {
             out.push(invalid(format!("metrics[{i}].event"), "must name a track event"));
+        }
+        if m.cuped && m.kind == MetricKind::Ratio {
+            out.push(invalid(format!("metrics[{i}].cuped"), "CUPED is not available for ratio metrics"));
         }
         if (m.kind == MetricKind::Ratio) != m.denominator_event.is_some() {
             out.push(invalid(format!("metrics[{i}].denominator_event"), "ratio metrics (and only they) need a denominator event"));
@@ -375,16 +381,26 @@ pub fn experiment_input(e: &Experiment, variants: &[String], weights: &[f64], ag
             units[v] += 1;
             for (i, m) in e.metrics.iter().enumerate() {
                 let [count, sum, den] = u.metrics.get(i).copied().unwrap_or([0.0; 3]);
-                let capped = |x: f64| m.cap.map_or(x, |c| x.min(c));
-                let y = match m.kind {
-                    MetricKind::Conversion => f64::from(u8::from(count > 0.0)),
-                    MetricKind::Mean | MetricKind::Sum | MetricKind::Ratio => capped(sum),
-                    MetricKind::Count => capped(count),
+                let value = |count: f64, sum: f64| {
+                    let capped = |x: f64| m.cap.map_or(x, |c| x.min(c));
+                    match m.kind {
+                        MetricKind::Conversion => f64::from(u8::from(count > 0.0)),
+                        MetricKind::Mean | MetricKind::Sum | MetricKind::Ratio => capped(sum),
+                        MetricKind::Count => capped(count),
+                    }
                 };
+                let y = value(count, sum);
                 let s = &mut sums[i][v];
                 s.n += 1;
                 s.sum += y;
                 s.sum_sq += y * y;
+                if m.cuped && m.kind != MetricKind::Ratio {
+                    let [pre_count, pre_sum, _] = u.pre.get(i).copied().unwrap_or([0.0; 3]);
+                    let x = value(pre_count, pre_sum);
+                    s.pre_sum += x;
+                    s.pre_sum_sq += x * x;
+                    s.cross_pre += y * x;
+                }
                 if m.kind == MetricKind::Ratio {
                     s.den_sum += den;
                     s.den_sum_sq += den * den;
@@ -410,7 +426,7 @@ pub fn experiment_input(e: &Experiment, variants: &[String], weights: &[f64], ag
                     kind: stats_kind(m.kind),
                     lower_is_better: !m.higher_is_better,
                     cap: None,
-                    cuped: false,
+                    cuped: m.cuped && m.kind != MetricKind::Ratio,
                 },
                 sums,
             })
