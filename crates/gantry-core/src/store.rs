@@ -366,4 +366,11 @@ pub trait Store: Sized + Clone + Send + Sync + 'static {
 
     /// Event batches with `id > after`, oldest first, at most `limit`.
     fn events_after(&self, after: i64, limit: u32) -> impl Future<Output = Result<Vec<EventBatchRow>, StoreError>> + Send;
+
+    /// Durably replaces the checkpoint `name`: state derived from the events
+    /// log up to batch `upto` (so a restart replays only later batches).
+    fn save_checkpoint(&self, name: &str, upto: i64, data: Vec<u8>) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The checkpoint `name` and the batch id it covers, if one was saved.
+    fn load_checkpoint(&self, name: &str) -> impl Future<Output = Result<Option<(i64, Vec<u8>)>, StoreError>> + Send;
 }

@@ -108,7 +108,7 @@ pub fn index_experiments(views: &Views) -> ExperimentIndex {
 }
 
 /// Per-unit sufficient statistics of one experiment.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct UnitAgg {
     /// Index of the variant first exposed.
     pub variant: u16,
@@ -122,7 +122,7 @@ pub struct UnitAgg {
 }
 
 /// One experiment's aggregates.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct ExperimentAgg {
     /// Units by id.
     pub units: HashMap<String, UnitAgg>,
@@ -298,6 +298,97 @@ pub struct Ingest {
     auto_seen: Mutex<HashSet<u64>>,
     /// The folded aggregates.
     pub aggregates: Mutex<Aggregates>,
+    /// How the aggregates were rebuilt at start-up.
+    pub replay_report: Mutex<ReplayReport>,
+    /// A checkpoint is saved after this many newly folded events (and at shutdown).
+    pub checkpoint_every: AtomicU64,
+}
+
+/// How the aggregates were rebuilt at start-up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// The batch id the checkpoint covered, when one was used.
+    pub checkpoint_upto: Option<i64>,
+    /// Batches replayed from the log (after the checkpoint, if any).
+    pub batches: u64,
+    /// Events in those batches.
+    pub events: u64,
+}
+
+/// Name of the aggregates checkpoint in the store.
+const CHECKPOINT: &str = "experiment-aggregates";
+/// Bumped whenever the checkpoint's layout or the fold's semantics change
+/// (an older checkpoint is then ignored and the log replayed in full).
+const CHECKPOINT_VERSION: u32 = 1;
+/// Default checkpoint cadence, in folded events.
+pub const CHECKPOINT_EVERY_EVENTS: u64 = 1_000_000;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Checkpoint {
+    version: u32,
+    last_batch: i64,
+    events_folded: u64,
+    /// Experiments the fold knew, with the fingerprint of the definition it folded with.
+    known: Vec<(String, String)>,
+    experiments: Vec<(String, ExperimentAgg)>,
+    seen_order: Vec<(i64, String)>,
+}
+
+/// What the fold depends on in an experiment's definition. A checkpoint is
+/// only reused while every experiment it folded still has the same one.
+fn fingerprint(x: &ActiveExperiment) -> String {
+    use sha2::{Digest, Sha256};
+    let doc = serde_json::json!([x.flag, x.started_ms, x.variants, x.metrics, x.pre_from_ms]);
+    hex::encode(&Sha256::digest(doc.to_string().as_bytes())[..16])
+}
+
+impl Aggregates {
+    /// Encodes the aggregates (postcard: compact, exact floats).
+    fn checkpoint(&self, index: &ExperimentIndex) -> Result<Vec<u8>, postcard::Error> {
+        let by_key: HashMap<&str, &Arc<ActiveExperiment>> = index.values().flatten().map(|x| (x.key.as_str(), x)).collect();
+        let known = self.known.iter().filter_map(|k| by_key.get(k.as_str()).map(|x| (k.clone(), fingerprint(x)))).collect();
+        #[derive(serde::Serialize)]
+        struct Borrowed<'a> {
+            version: u32,
+            last_batch: i64,
+            events_folded: u64,
+            known: Vec<(String, String)>,
+            experiments: Vec<(&'a String, &'a ExperimentAgg)>,
+            seen_order: &'a VecDeque<(i64, String)>,
+        }
+        postcard::to_stdvec(&Borrowed {
+            version: CHECKPOINT_VERSION,
+            last_batch: self.last_batch,
+            events_folded: self.events_folded,
+            known,
+            experiments: self.experiments.iter().collect(),
+            seen_order: &self.seen_order,
+        })
+    }
+
+    /// Decodes a checkpoint, unless it is from another version or folded an
+    /// experiment whose definition has changed since (then: full replay).
+    fn restore(bytes: &[u8], index: &ExperimentIndex) -> Option<Aggregates> {
+        let c: Checkpoint = postcard::from_bytes(bytes).ok()?;
+        if c.version != CHECKPOINT_VERSION {
+            return None;
+        }
+        let by_key: HashMap<&str, &Arc<ActiveExperiment>> = index.values().flatten().map(|x| (x.key.as_str(), x)).collect();
+        for (k, fp) in &c.known {
+            if by_key.get(k.as_str()).is_some_and(|x| &fingerprint(x) != fp) {
+                return None;
+            }
+        }
+        let known: HashSet<String> = c.known.into_iter().map(|(k, _)| k).filter(|k| by_key.contains_key(k.as_str())).collect();
+        Some(Aggregates {
+            experiments: c.experiments.into_iter().filter(|(k, _)| known.contains(k)).collect(),
+            seen: c.seen_order.iter().map(|(_, k)| k.clone()).collect(),
+            seen_order: c.seen_order.into(),
+            last_batch: c.last_batch,
+            events_folded: c.events_folded,
+            known,
+        })
+    }
 }
 
 /// A queued job (opaque).
@@ -330,6 +421,8 @@ impl Ingest {
             dropped_auto: AtomicU64::new(0),
             auto_seen: Mutex::new(HashSet::new()),
             aggregates: Mutex::new(Aggregates::default()),
+            replay_report: Mutex::new(ReplayReport::default()),
+            checkpoint_every: AtomicU64::new(CHECKPOINT_EVERY_EVENTS),
         }
     }
 
@@ -410,14 +503,32 @@ impl Ingest {
         active.variants.get(usize::from(idx)).cloned()
     }
 
-    /// Folds the whole log (start-up).
+    /// Rebuilds the aggregates at start-up: from the checkpoint, if a usable
+    /// one was saved, plus the batches after it; else from the whole log.
     pub async fn replay<St: Store>(&self, store: &St, views: &Views) -> Result<u64, StoreError> {
         let index = &views.experiment_index;
-        // Replay folds every batch with every started experiment in view, so
-        // none of them needs the start-time backfill of its pre-period.
-        self.aggregates.lock().unwrap_or_else(|p| p.into_inner()).known.extend(index.values().flatten().map(|x| x.key.clone()));
-        let mut after = 0;
-        let mut n = 0;
+        let restored = match store.load_checkpoint(CHECKPOINT).await? {
+            Some((_, bytes)) => Aggregates::restore(&bytes, index),
+            None => None,
+        };
+        let mut report = ReplayReport::default();
+        match restored {
+            Some(agg) => {
+                report.checkpoint_upto = Some(agg.last_batch);
+                *self.aggregates.lock().unwrap_or_else(|p| p.into_inner()) = agg;
+                // Experiments started after the checkpoint get their pre-period
+                // from the batches it covers, exactly as they would have live.
+                self.backfill_new_experiments(store, index).await;
+            }
+            None => {
+                // A full replay folds every batch with every started
+                // experiment in view: none needs a pre-period backfill.
+                let mut agg = self.aggregates.lock().unwrap_or_else(|p| p.into_inner());
+                *agg = Aggregates::default();
+                agg.known.extend(index.values().flatten().map(|x| x.key.clone()));
+            }
+        }
+        let mut after = self.aggregates.lock().unwrap_or_else(|p| p.into_inner()).last_batch;
         loop {
             let rows = store.events_after(after, 1000).await?;
             if rows.is_empty() {
@@ -426,67 +537,85 @@ impl Ingest {
             let mut agg = self.aggregates.lock().unwrap_or_else(|p| p.into_inner());
             for r in &rows {
                 after = r.id;
+                agg.last_batch = r.id;
+                report.batches += 1;
                 let Ok(events) = serde_json::from_str::<Vec<Event>>(&r.events) else {
                     tracing::warn!(batch = r.id, "skipping an unreadable event batch");
                     continue;
                 };
-                n += events.len() as u64;
+                report.events += events.len() as u64;
                 agg.fold(index, &r.environment, r.id, r.received_ms, &events);
-                agg.last_batch = r.id;
             }
         }
+        let n = report.events;
+        *self.replay_report.lock().unwrap_or_else(|p| p.into_inner()) = report;
         Ok(n)
     }
-}
 
-/// Experiments that entered the index since the last fold get their CUPED
-/// pre-period from the log: every batch folded so far (they were folded
-/// without the experiment) whose arrival falls in the pre-period. Later
-/// batches are folded live, so no event counts twice.
-async fn backfill_new_experiments<St: Store>(app: &AppState<St>, index: &ExperimentIndex) {
-    let fresh: Vec<(String, Arc<ActiveExperiment>, i64)> = {
-        let mut agg = app.events.aggregates.lock().unwrap_or_else(|p| p.into_inner());
-        let upto = agg.last_batch;
-        let mut fresh = Vec::new();
-        for (env, list) in index {
-            for x in list {
-                if agg.known.insert(x.key.clone()) {
-                    agg.experiments.entry(x.key.clone()).or_default().pre_from_batch = upto;
-                    if x.pre_from_ms.is_some() {
-                        fresh.push((env.clone(), x.clone(), upto));
+    /// Saves a checkpoint of the aggregates (encoded under the lock, written after).
+    pub async fn save_checkpoint<St: Store>(&self, store: &St, index: &ExperimentIndex) -> Result<(), StoreError> {
+        let encoded = {
+            let agg = self.aggregates.lock().unwrap_or_else(|p| p.into_inner());
+            agg.checkpoint(index).map(|bytes| (agg.last_batch, bytes))
+        };
+        match encoded {
+            Ok((upto, bytes)) => store.save_checkpoint(CHECKPOINT, upto, bytes).await,
+            Err(e) => {
+                tracing::error!(error = %e, "encoding the experiment aggregates checkpoint failed");
+                Ok(())
+            }
+        }
+    }
+
+    /// Experiments that entered the index since the last fold get their CUPED
+    /// pre-period from the log: every batch folded so far (they were folded
+    /// without the experiment) whose arrival falls in the pre-period. Later
+    /// batches are folded live, so no event counts twice.
+    async fn backfill_new_experiments<St: Store>(&self, store: &St, index: &ExperimentIndex) {
+        let fresh: Vec<(String, Arc<ActiveExperiment>, i64)> = {
+            let mut agg = self.aggregates.lock().unwrap_or_else(|p| p.into_inner());
+            let upto = agg.last_batch;
+            let mut fresh = Vec::new();
+            for (env, list) in index {
+                for x in list {
+                    if agg.known.insert(x.key.clone()) {
+                        agg.experiments.entry(x.key.clone()).or_default().pre_from_batch = upto;
+                        if x.pre_from_ms.is_some() {
+                            fresh.push((env.clone(), x.clone(), upto));
+                        }
                     }
                 }
             }
-        }
-        fresh
-    };
-    for (env, x, upto) in fresh {
-        let mut after = 0;
-        'pages: loop {
-            let rows = match app.store.events_after(after, 1000).await {
-                Ok(rows) => rows,
-                Err(e) => {
-                    tracing::error!(error = %e, experiment = %x.key, "CUPED pre-period backfill failed; covariates start now");
+            fresh
+        };
+        for (env, x, upto) in fresh {
+            let mut after = 0;
+            'pages: loop {
+                let rows = match store.events_after(after, 1000).await {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        tracing::error!(error = %e, experiment = %x.key, "CUPED pre-period backfill failed; covariates start now");
+                        break;
+                    }
+                };
+                if rows.is_empty() {
                     break;
                 }
-            };
-            if rows.is_empty() {
-                break;
-            }
-            let mut agg = app.events.aggregates.lock().unwrap_or_else(|p| p.into_inner());
-            let agg = agg.experiments.entry(x.key.clone()).or_default();
-            for r in &rows {
-                if r.id > upto {
-                    break 'pages;
-                }
-                after = r.id;
-                if r.environment != env || !x.collects_pre_at(r.received_ms) {
-                    continue;
-                }
-                let Ok(events) = serde_json::from_str::<Vec<Event>>(&r.events) else { continue };
-                for e in events.iter().filter(|e| e.kind == EventKind::Track) {
-                    if let Some(name) = &e.name {
-                        fold_pre(&x, agg, &e.unit_id, e.timestamp.unwrap_or(r.received_ms), name, e.value.unwrap_or(1.0));
+                let mut agg = self.aggregates.lock().unwrap_or_else(|p| p.into_inner());
+                let agg = agg.experiments.entry(x.key.clone()).or_default();
+                for r in &rows {
+                    if r.id > upto {
+                        break 'pages;
+                    }
+                    after = r.id;
+                    if r.environment != env || !x.collects_pre_at(r.received_ms) {
+                        continue;
+                    }
+                    let Ok(events) = serde_json::from_str::<Vec<Event>>(&r.events) else { continue };
+                    for e in events.iter().filter(|e| e.kind == EventKind::Track) {
+                        if let Some(name) = &e.name {
+                            fold_pre(&x, agg, &e.unit_id, e.timestamp.unwrap_or(r.received_ms), name, e.value.unwrap_or(1.0));
+                        }
                     }
                 }
             }
@@ -498,6 +627,7 @@ async fn backfill_new_experiments<St: Store>(app: &AppState<St>, index: &Experim
 pub async fn run_writer<St: Store>(app: AppState<St>) {
     let Some(mut rx) = app.events.rx.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
     let stop = app.shutdown.clone();
+    let mut folded_at_checkpoint = app.events.aggregates.lock().unwrap_or_else(|p| p.into_inner()).events_folded;
     loop {
         let first = tokio::select! {
             j = rx.recv() => match j { Some(j) => j, None => break },
@@ -528,7 +658,7 @@ pub async fn run_writer<St: Store>(app: AppState<St>) {
             Ok(ids) => {
                 let views = app.views.load_full();
                 let index = &views.experiment_index;
-                backfill_new_experiments(&app, index).await;
+                app.events.backfill_new_experiments(&app.store, index).await;
                 let mut agg = app.events.aggregates.lock().unwrap_or_else(|p| p.into_inner());
                 for (j, id) in jobs.iter_mut().zip(ids) {
                     let dups = agg.fold(index, &j.environment, id, j.received_ms, &j.events);
@@ -548,6 +678,22 @@ pub async fn run_writer<St: Store>(app: AppState<St>) {
             }
         }
         app.events.pending.fetch_sub(total, Ordering::AcqRel);
+        let folded = app.events.aggregates.lock().unwrap_or_else(|p| p.into_inner()).events_folded;
+        if folded - folded_at_checkpoint >= app.events.checkpoint_every.load(Ordering::Relaxed) {
+            checkpoint(&app).await;
+            folded_at_checkpoint = folded;
+        }
+    }
+    let folded = app.events.aggregates.lock().unwrap_or_else(|p| p.into_inner()).events_folded;
+    if folded != folded_at_checkpoint {
+        checkpoint(&app).await;
+    }
+}
+
+async fn checkpoint<St: Store>(app: &AppState<St>) {
+    let views = app.views.load_full();
+    if let Err(e) = app.events.save_checkpoint(&app.store, &views.experiment_index).await {
+        tracing::error!(error = %e, "saving the experiment aggregates checkpoint failed; a restart replays more of the log");
     }
 }
 
@@ -650,5 +796,44 @@ mod tests {
         assert!(agg.experiments["x"].pre_units.is_empty());
         agg.fold(&index, "production", 11, 2_300, &[buy("w", 2_300, 1.0)]);
         assert_eq!(agg.experiments["x"].pre_units["w"], vec![[1.0, 1.0, 0.0]]);
+    }
+
+    #[test]
+    fn checkpoints_round_trip_and_are_refused_after_a_definition_change() {
+        let metric: MetricDef =
+            serde_json::from_value(serde_json::json!({"name": "rev", "event": "buy", "kind": "mean", "cuped": true})).unwrap();
+        let exp = ActiveExperiment {
+            key: "x".into(),
+            flag: "f".into(),
+            started_ms: 1_000,
+            stopped_ms: None,
+            variants: vec!["a".into(), "b".into()],
+            metrics: vec![metric],
+            pre_from_ms: Some(100),
+        };
+        let index: ExperimentIndex = [("production".to_owned(), vec![Arc::new(exp.clone())])].into();
+        let mut agg = Aggregates::default();
+        agg.known.insert("x".into());
+        let buy = |unit: &str, v: f64| Event { kind: EventKind::Track, name: Some("buy".into()), value: Some(v), ..exposure(unit) };
+        agg.fold(&index, "production", 1, 500, &[buy("u", 0.1 + 0.2)]);
+        agg.fold(&index, "production", 2, 2_000, &[Event { idempotency_key: Some("k".into()), ..exposure("u") }, buy("u", 1.0 / 3.0)]);
+        let bytes = agg.checkpoint(&index).unwrap();
+
+        let back = Aggregates::restore(&bytes, &index).expect("same definitions: reusable");
+        assert_eq!((back.last_batch, back.events_folded), (agg.last_batch, agg.events_folded));
+        let (u, v) = (&agg.experiments["x"].units["u"], &back.experiments["x"].units["u"]);
+        assert_eq!((u.variant, u.first_ms, &u.metrics, &u.pre), (v.variant, v.first_ms, &v.metrics, &v.pre), "floats restored exactly");
+        assert!(back.seen.contains("production\u{0}k"), "idempotency keys survive");
+        assert!(back.known.contains("x"));
+
+        // A changed definition (here: the metric's window) invalidates it.
+        let mut changed = exp;
+        changed.metrics[0].window_hours = Some(24.0);
+        let index2: ExperimentIndex = [("production".to_owned(), vec![Arc::new(changed)])].into();
+        assert!(Aggregates::restore(&bytes, &index2).is_none());
+        // A deleted experiment is dropped; garbage is refused.
+        let empty = ExperimentIndex::new();
+        assert!(Aggregates::restore(&bytes, &empty).unwrap().experiments.is_empty());
+        assert!(Aggregates::restore(b"not a checkpoint", &index).is_none());
     }
 }

@@ -506,6 +506,29 @@ impl Store for SqliteStore {
         Ok(ids)
     }
 
+    async fn save_checkpoint(&self, name: &str, upto: i64, data: Vec<u8>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO checkpoints (name, upto, data) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (name) DO UPDATE SET upto = excluded.upto, data = excluded.data",
+        )
+        .bind(name)
+        .bind(upto)
+        .bind(data)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+        let row = sqlx::query("SELECT upto, data FROM checkpoints WHERE name = ?1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.map(|r| Ok((r.try_get("upto").map_err(backend)?, r.try_get("data").map_err(backend)?))).transpose()
+    }
+
     async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<EventBatchRow>, StoreError> {
         let rows = sqlx::query("SELECT id, environment, received_ms, events FROM event_batches WHERE id > ?1 ORDER BY id LIMIT ?2")
             .bind(after)

@@ -91,6 +91,20 @@ async fn sdk_driven_experiment_recovers_the_true_effect() {
     app.stop().await;
 }
 
+/// Same figures to 1e-6 relative: sums over a hash map may differ in the
+/// last bits between processes (summation order).
+fn close(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            (x - y).abs() <= 1e-6 * x.abs().max(y.abs()).max(1e-300)
+        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| close(a, b)),
+        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| close(v, w))),
+        _ => a == b,
+    }
+}
+
 async fn post_events(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
     let r = app.req(reqwest::Method::POST, "/api/v1/events", Some(token)).json(&body).send().await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
@@ -397,18 +411,59 @@ async fn cuped_uses_pre_exposure_events_and_narrows_the_interval() {
     app.kill().await;
     let app = TestApp::spawn_with(Options { data_dir: Some(data.path().to_owned()), ..Default::default() }).await;
     let again: Value = app.admin_get("/api/v1/experiments/price-exp/results").await.json().await.unwrap();
-    // Same figures; sums over a hash map may differ in the last bits (summation order).
-    fn close(a: &Value, b: &Value) -> bool {
-        match (a, b) {
-            (Value::Number(x), Value::Number(y)) => {
-                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-                (x - y).abs() <= 1e-6 * x.abs().max(y.abs()).max(1e-300)
-            }
-            (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| close(a, b)),
-            (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| close(v, w))),
-            _ => a == b,
+    assert!(close(&again["metrics"], &r["metrics"]), "{} vs {}", again["metrics"], r["metrics"]);
+    app.stop().await;
+}
+
+/// Exposures and purchases for units `from..to` (treatment converts more).
+fn traffic(from: usize, to: usize) -> Value {
+    let mut events = Vec::new();
+    for u in from..to {
+        let unit = format!("ck-{u}");
+        let treated = uniform(&unit, 3) < 0.5;
+        events.push(
+            json!({"type": "exposure", "unit_id": unit, "flag": "checkout", "variant": if treated { "treatment" } else { "control" }}),
+        );
+        if uniform(&unit, 4) < if treated { 0.3 } else { 0.2 } {
+            events.push(json!({"type": "track", "unit_id": unit, "name": "purchase", "value": 10.0 + 90.0 * uniform(&unit, 5)}));
         }
     }
-    assert!(close(&again["metrics"], &r["metrics"]), "{} vs {}", again["metrics"], r["metrics"]);
+    json!({"events": events})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_resume_from_the_aggregates_checkpoint() {
+    let data = tempfile::tempdir().unwrap();
+    let spawn = || TestApp::spawn_with(Options { data_dir: Some(data.path().to_owned()), ..Default::default() });
+    let app = spawn().await;
+    setup_experiment(&app, "frequentist").await;
+    for chunk in 0..3 {
+        assert_eq!(post_events(&app, &app.tokens.server, traffic(chunk * 500, chunk * 500 + 500)).await.0, 202);
+    }
+    let before = results(&app).await;
+    assert_eq!(before["units"].as_array().unwrap().iter().map(|u| u[1].as_u64().unwrap()).sum::<u64>(), 1500);
+    // A clean shutdown saves a checkpoint: the restart replays nothing.
+    app.stop().await;
+    let app = spawn().await;
+    let report = app.state.events.replay_report.lock().unwrap().clone();
+    assert_eq!((report.checkpoint_upto.is_some(), report.batches), (true, 0), "{report:?}");
+    let after = results(&app).await;
+    assert!(close(&after["metrics"], &before["metrics"]) && after["units"] == before["units"], "{after} vs {before}");
+
+    // After a crash, only the batches since the checkpoint are replayed.
+    assert_eq!(post_events(&app, &app.tokens.server, traffic(1500, 2000)).await.0, 202);
+    let before = results(&app).await;
+    app.kill().await;
+    let app = spawn().await;
+    let crashed = app.state.events.replay_report.lock().unwrap().clone();
+    assert_eq!((crashed.checkpoint_upto, crashed.batches), (report.checkpoint_upto, 1), "{crashed:?}");
+    let after = results(&app).await;
+    assert!(close(&after["metrics"], &before["metrics"]) && after["units"] == before["units"], "{after} vs {before}");
+    // Idempotency keys remembered before the checkpoint still dedupe after it.
+    let keyed = json!({"events": [{"type": "track", "unit_id": "ck-1", "name": "purchase", "idempotency_key": "once"}]});
+    assert_eq!(post_events(&app, &app.tokens.server, keyed.clone()).await.1["duplicates"], json!(0));
+    app.stop().await;
+    let app = spawn().await;
+    assert_eq!(post_events(&app, &app.tokens.server, keyed).await.1["duplicates"], json!(1));
     app.stop().await;
 }
