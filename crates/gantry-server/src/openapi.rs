@@ -100,6 +100,14 @@ pub const ROUTES: &[RouteDoc] = &[
     r("post", "/api/v1/experiments/{key}/stop", "Stop an experiment", Access::Admin, None, 200),
     r("get", "/api/v1/experiments/{key}/results", "Results per metric and variant, SRM check, verdicts", Access::Admin, None, 200),
     r(
+        "get",
+        "/api/v1/experiments/{key}/results/history",
+        "Results over time (cumulative by first exposure), for lift charts",
+        Access::Admin,
+        None,
+        200,
+    ),
+    r(
         "post",
         "/api/v1/events",
         "Ingest exposure and track events (202 when durable; 429 when busy)",

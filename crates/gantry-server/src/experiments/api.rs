@@ -1,6 +1,6 @@
 //! Handlers: `POST /api/v1/events` and the experiments admin API.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,7 +14,7 @@ use gantry_core::validate::{self, Invalid};
 use gantry_core::{AuditDraft, Expect, Mutation, Store};
 use gantry_stats::analyze::{AnalysisSettings, Engine, ExperimentInput, ExperimentResults, MetricInput, MetricSpec, VariantInput};
 use gantry_stats::MetricSums;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{experiment_variants, IngestError};
 use crate::admin::{if_match, with_etag};
@@ -34,6 +34,7 @@ pub fn router<St: Store>() -> Router<AppState<St>> {
         .route("/api/v1/experiments/{key}/start", post(start_experiment::<St>))
         .route("/api/v1/experiments/{key}/stop", post(stop_experiment::<St>))
         .route("/api/v1/experiments/{key}/results", get(get_results::<St>))
+        .route("/api/v1/experiments/{key}/results/history", get(get_results_history::<St>))
 }
 
 // === events ===
@@ -369,13 +370,25 @@ fn stats_kind(k: MetricKind) -> gantry_stats::MetricKind {
 /// Builds the analysis input from the aggregates: per-unit values reduced to
 /// per-variant sufficient statistics (capping applied per unit).
 pub fn experiment_input(e: &Experiment, variants: &[String], weights: &[f64], agg: Option<&super::ExperimentAgg>) -> ExperimentInput {
+    experiment_input_until(e, variants, weights, agg, None)
+}
+
+/// As [`experiment_input`], counting only units first exposed at or before
+/// `cutoff_ms` (the cumulative view at that time, for results over time).
+pub fn experiment_input_until(
+    e: &Experiment,
+    variants: &[String],
+    weights: &[f64],
+    agg: Option<&super::ExperimentAgg>,
+    cutoff_ms: Option<i64>,
+) -> ExperimentInput {
     let k = variants.len();
     let mut units = vec![0u64; k];
     let mut sums: Vec<Vec<MetricSums>> = vec![vec![MetricSums::default(); k]; e.metrics.len()];
     if let Some(agg) = agg {
         for u in agg.units.values() {
             let v = u.variant as usize;
-            if v >= k {
+            if v >= k || cutoff_ms.is_some_and(|c| u.first_ms > c) {
                 continue;
             }
             units[v] += 1;
@@ -443,6 +456,80 @@ pub fn settings_of(e: &Experiment) -> AnalysisSettings {
         StatsEngine::Bayesian => s.engine = Engine::Bayesian,
     }
     s
+}
+
+/// Query of the results history.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Number of evenly spaced points from the start to now (or the stop), 2–50; 12 unless set.
+    pub points: Option<usize>,
+}
+
+/// Results over time: the cumulative analysis of the units exposed by each point.
+#[derive(Debug, Serialize)]
+pub struct ResultsHistory {
+    /// Experiment key.
+    pub experiment: String,
+    /// Oldest first.
+    pub points: Vec<HistoryPoint>,
+}
+
+/// One point of [`ResultsHistory`].
+#[derive(Debug, Serialize)]
+pub struct HistoryPoint {
+    /// The cut-off (RFC 3339): units first exposed at or before it count.
+    pub at: String,
+    /// Units per variant at that time.
+    pub units: Vec<(String, u64)>,
+    /// The analysis of those units.
+    #[serde(flatten)]
+    pub analysis: ExperimentResults,
+}
+
+/// Results over time (cumulative by first exposure), for the lift chart.
+async fn get_results_history<St: Store>(
+    State(app): State<AppState<St>>,
+    _a: AdminPrincipal,
+    Path(key): Path<String>,
+    q: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<ResultsHistory>> {
+    let Query(q) = q.map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))?;
+    let n = q.points.unwrap_or(12);
+    if !(2..=50).contains(&n) {
+        return Err(ApiError::new(ErrorCode::InvalidQuery, "points must be between 2 and 50"));
+    }
+    let v = app.views();
+    let e = &v.experiments.get(&key).ok_or_else(|| not_found(&key))?.experiment;
+    let parse = |s: &Option<String>| s.as_deref().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()).map(|d| d.timestamp_millis());
+    let Some(start) = parse(&e.started_at) else {
+        return Err(ApiError::new(ErrorCode::InvalidState, "the experiment has not started"));
+    };
+    let end = parse(&e.stopped_at).unwrap_or_else(|| app.clock.now_millis()).max(start);
+    let variants = experiment_variants(e, &v);
+    let weights: Vec<f64> = variants
+        .iter()
+        .map(|n| v.flags.get(&e.flag).and_then(|f| f.flag.variants.iter().find(|x| &x.name == n)).map_or(1.0, |x| f64::from(x.weight)))
+        .collect();
+    let settings = settings_of(e);
+    let mut points = Vec::with_capacity(n);
+    for i in 1..=n {
+        let at = start + ((end - start) as f64 * i as f64 / n as f64).round() as i64;
+        let input = {
+            let agg = app.events.aggregates.lock().unwrap_or_else(|p| p.into_inner());
+            experiment_input_until(e, &variants, &weights, agg.experiments.get(&key), Some(at))
+        };
+        let analysis = gantry_stats::analyze::analyze(&input, &settings)
+            .map_err(|err| ApiError::new(ErrorCode::InvalidState, format!("cannot analyse: {err}")))?;
+        points.push(HistoryPoint {
+            at: chrono::DateTime::from_timestamp_millis(at)
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                .unwrap_or_default(),
+            units: input.variants.iter().map(|x| (x.name.clone(), x.units)).collect(),
+            analysis,
+        });
+    }
+    Ok(Json(ResultsHistory { experiment: key, points }))
 }
 
 /// Analyses an experiment now (from the in-memory per-unit aggregates).

@@ -116,6 +116,7 @@ fn routes() -> Vec<Route> {
         route(Method::POST, "/api/v1/experiments/none/start", None, Admin, &[404]),
         route(Method::POST, "/api/v1/experiments/none/stop", None, Admin, &[404]),
         route(Method::GET, "/api/v1/experiments/none/results", None, Admin, &[404]),
+        route(Method::GET, "/api/v1/experiments/none/results/history", None, Admin, &[404]),
         route(Method::POST, "/api/v1/events", Some(json!({"events": []})), Any, &[202]),
         // Unleash client API.
         route(Method::GET, "/api/client/features", None, Server, &[200]),

@@ -467,3 +467,31 @@ async fn restarts_resume_from_the_aggregates_checkpoint() {
     assert_eq!(post_events(&app, &app.tokens.server, keyed).await.1["duplicates"], json!(1));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_history_is_cumulative_by_first_exposure() {
+    let app = TestApp::spawn_with(Options { manual_clock_ms: Some(crate::support::T0_MS), ..Default::default() }).await;
+    setup_experiment(&app, "frequentist").await;
+    let r = app.admin_get("/api/v1/experiments/checkout-exp/results/history?points=1").await;
+    assert_eq!(r.status(), 400);
+    // Three hours of traffic, 300 units an hour.
+    for hour in 0..3 {
+        app.clock.as_ref().unwrap().advance(std::time::Duration::from_secs(3600));
+        assert_eq!(post_events(&app, &app.tokens.server, traffic(hour * 300, hour * 300 + 300)).await.0, 202);
+    }
+    let r = app.admin_get("/api/v1/experiments/checkout-exp/results/history?points=3").await;
+    assert_eq!(r.status(), 200);
+    let h: Value = r.json().await.unwrap();
+    let totals: Vec<u64> = h["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["units"].as_array().unwrap().iter().map(|u| u[1].as_u64().unwrap()).sum())
+        .collect();
+    assert_eq!(totals, vec![300, 600, 900], "{h}");
+    // The last point is the current result.
+    let now = results(&app).await;
+    assert!(close(&h["points"][2]["metrics"], &now["metrics"]));
+    assert!(h["points"][0]["metrics"][0]["variants"][1]["comparison"]["interval"].is_array());
+    app.stop().await;
+}
