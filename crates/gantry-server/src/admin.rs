@@ -146,7 +146,7 @@ async fn get_environment<St: Store>(
 }
 
 /// Creates an environment.
-async fn create_environment<St: Store>(
+pub(crate) async fn create_environment<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Json(env): Json<Environment>,
@@ -171,7 +171,7 @@ async fn create_environment<St: Store>(
 }
 
 /// Replaces an environment's settings.
-async fn update_environment<St: Store>(
+pub(crate) async fn update_environment<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path(name): Path<String>,
@@ -201,7 +201,7 @@ fn validate_invalid(field: &str, message: &str) -> validate::Invalid {
 }
 
 /// Deletes an environment (its configuration stays in flags until they are saved again).
-async fn delete_environment<St: Store>(
+pub(crate) async fn delete_environment<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path(name): Path<String>,
@@ -282,7 +282,7 @@ async fn get_flag<St: Store>(State(app): State<AppState<St>>, _admin: AdminPrinc
 }
 
 /// Creates a flag.
-async fn create_flag<St: Store>(
+pub(crate) async fn create_flag<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Json(flag): Json<Flag>,
@@ -341,7 +341,7 @@ async fn write_flag<St: Store>(
 }
 
 /// Replaces a flag. `If-Match` makes it conditional (412 when stale).
-async fn update_flag<St: Store>(
+pub(crate) async fn update_flag<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path(key): Path<String>,
@@ -356,7 +356,7 @@ async fn update_flag<St: Store>(
 }
 
 /// Replaces one environment's configuration of a flag.
-async fn update_flag_environment<St: Store>(
+pub(crate) async fn update_flag_environment<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path((key, env)): Path<(String, String)>,
@@ -386,7 +386,7 @@ async fn switch<St: Store>(app: AppState<St>, p: Principal, key: String, env: St
 }
 
 /// Turns a flag on in an environment.
-async fn switch_on<St: Store>(
+pub(crate) async fn switch_on<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path((key, env)): Path<(String, String)>,
@@ -396,7 +396,7 @@ async fn switch_on<St: Store>(
 }
 
 /// Turns a flag off in an environment (the kill switch).
-async fn switch_off<St: Store>(
+pub(crate) async fn switch_off<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path((key, env)): Path<(String, String)>,
@@ -406,7 +406,7 @@ async fn switch_off<St: Store>(
 }
 
 /// Deletes a flag. Flags that others require as a prerequisite cannot be deleted.
-async fn delete_flag<St: Store>(
+pub(crate) async fn delete_flag<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path(key): Path<String>,
@@ -456,7 +456,7 @@ async fn get_segment<St: Store>(State(app): State<AppState<St>>, _admin: AdminPr
 }
 
 /// Creates a segment.
-async fn create_segment<St: Store>(
+pub(crate) async fn create_segment<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Json(seg): Json<Segment>,
@@ -479,7 +479,7 @@ async fn create_segment<St: Store>(
 }
 
 /// Replaces a segment.
-async fn update_segment<St: Store>(
+pub(crate) async fn update_segment<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path(id): Path<String>,
@@ -510,7 +510,7 @@ async fn update_segment<St: Store>(
 }
 
 /// Deletes a segment that no flag uses.
-async fn delete_segment<St: Store>(
+pub(crate) async fn delete_segment<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path(id): Path<String>,
@@ -626,7 +626,7 @@ async fn create_token<St: Store>(
 }
 
 /// Revokes a token (immediately refused afterwards).
-async fn revoke_token<St: Store>(
+pub(crate) async fn revoke_token<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path(id): Path<String>,
@@ -880,7 +880,7 @@ async fn import_unleash<St: Store>(
 
 // === usage ===
 
-fn usage_rows<St: Store>(app: &AppState<St>, stored: Vec<gantry_core::UsageRow>) -> Vec<FlagUsage> {
+pub(crate) fn usage_rows<St: Store>(app: &AppState<St>, stored: Vec<gantry_core::UsageRow>) -> Vec<FlagUsage> {
     // Stored rows plus what is counted but not yet flushed.
     let mut map: std::collections::BTreeMap<(String, String), gantry_core::UsageRow> =
         stored.into_iter().map(|r| ((r.flag.clone(), r.environment.clone()), r)).collect();

@@ -1,0 +1,406 @@
+//! The web dashboard over real HTTP: sessions (sign-in, expiry with the
+//! manual clock, sign-out, revoked tokens), CSRF, writes through the admin
+//! handlers (audit entries), and HTML snapshots of every page with fixed data.
+
+use std::time::Duration;
+
+use gantry_testkit::{Options, TestApp};
+use serde_json::{json, Value};
+
+use crate::support::{admin_get, admin_post, audit_head, send, Reply, T0_MS};
+
+/// A browser-like client: no automatic redirects, one session cookie.
+pub struct Ui {
+    base: String,
+    http: reqwest::Client,
+    pub cookie: Option<String>,
+    pub csrf: Option<String>,
+}
+
+fn set_cookie_value(r: &Reply, name: &str) -> Option<String> {
+    r.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(|c| c.split(';').next().unwrap_or("").split_once('=').map(|x| x.1).unwrap_or("").to_owned())
+}
+
+fn set_cookie_line<'a>(r: &'a Reply, name: &str) -> &'a str {
+    r.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie set: {:?}", r.headers))
+}
+
+/// The CSRF token of the first form on a page.
+pub fn csrf_of(html: &str) -> Option<String> {
+    let at = html.find("name=\"_csrf\" value=\"")? + "name=\"_csrf\" value=\"".len();
+    Some(html[at..].chars().take_while(|c| *c != '"').collect())
+}
+
+impl Ui {
+    pub fn new(app: &TestApp) -> Ui {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        Ui { base: app.base.clone(), http, cookie: None, csrf: None }
+    }
+
+    /// Signs in with a token; panics unless it works.
+    pub async fn signed_in(app: &TestApp) -> Ui {
+        let mut ui = Ui::new(app);
+        let r = ui.sign_in(&app.tokens.admin).await;
+        assert_eq!(r.status, 303, "sign-in failed: {}", r.text);
+        let page = ui.get("/ui/flags").await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        ui.csrf = csrf_of(&page.text);
+        ui
+    }
+
+    /// Submits the sign-in form the way a browser does.
+    pub async fn sign_in(&mut self, token: &str) -> Reply {
+        let form = send(self.http.get(format!("{}/ui/sign-in", self.base))).await;
+        assert_eq!(form.status, 200, "{}", form.text);
+        let pre = set_cookie_value(&form, "gantry_signin").expect("sign-in cookie");
+        let csrf = csrf_of(&form.text).expect("csrf field");
+        let r = send(self.http.post(format!("{}/ui/sign-in", self.base)).header("cookie", format!("gantry_signin={pre}")).form(&[
+            ("_csrf", csrf.as_str()),
+            ("token", token),
+            ("next", "/ui/flags"),
+        ]))
+        .await;
+        if let Some(c) = set_cookie_value(&r, "gantry_session") {
+            self.cookie = Some(c);
+        }
+        r
+    }
+
+    fn with_cookie(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.cookie {
+            Some(c) => rb.header("cookie", format!("gantry_session={c}")),
+            None => rb,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        send(self.with_cookie(self.http.get(format!("{}{path}", self.base)))).await
+    }
+
+    /// POSTs a form with the session's CSRF token added.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let mut all: Vec<(&str, &str)> = vec![("_csrf", self.csrf.as_deref().unwrap_or(""))];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all, &[]).await
+    }
+
+    /// POSTs exactly these fields and headers.
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)], headers: &[(&str, &str)]) -> Reply {
+        let mut rb = self.with_cookie(self.http.post(format!("{}{path}", self.base))).form(fields);
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        send(rb).await
+    }
+}
+
+/// Lays tags out one per line and replaces random values, for snapshots.
+pub fn scrub(html: &str) -> String {
+    let mut s = html.replace("><", ">\n<");
+    let mut out = String::with_capacity(s.len());
+    // Hex runs of 16+ characters are ids, CSRF tokens and hashes.
+    let mut run = String::new();
+    for c in s.drain(..) {
+        if c.is_ascii_hexdigit() && c.is_ascii_lowercase() || c.is_ascii_digit() {
+            run.push(c);
+            continue;
+        }
+        flush(&mut out, &mut run);
+        out.push(c);
+    }
+    flush(&mut out, &mut run);
+    // Token prefixes (`gantry-admin-AbC...`).
+    let mut res = String::new();
+    let mut rest = out.as_str();
+    while let Some(i) = rest.find("gantry-") {
+        res.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let kind = ["gantry-admin-", "gantry-server-", "gantry-client-"].into_iter().find(|k| tail.starts_with(k));
+        match kind {
+            Some(k) => {
+                let n = tail[k.len()..].chars().take_while(|c| c.is_ascii_alphanumeric()).count();
+                res.push_str(k);
+                res.push_str("[secret]");
+                rest = &tail[k.len() + n..];
+            }
+            None => {
+                res.push_str("gantry-");
+                rest = &tail["gantry-".len()..];
+            }
+        }
+    }
+    res.push_str(rest);
+    res
+}
+
+fn flush(out: &mut String, run: &mut String) {
+    if run.len() >= 16 && run.chars().any(|c| c.is_ascii_alphabetic()) {
+        out.push_str("[hex]");
+    } else {
+        out.push_str(run);
+    }
+    run.clear();
+}
+
+/// A server at a fixed time with a few flags, segments and an experiment.
+pub async fn fixture() -> TestApp {
+    let app = TestApp::spawn_with(Options { manual_clock_ms: Some(T0_MS), ..Default::default() }).await;
+    let seg = admin_post(
+        &app,
+        "/api/v1/segments",
+        &json!({"id": 1, "name": "beta testers", "description": "opted in", "constraints": [
+            {"context_name": "email", "operator": "STR_ENDS_WITH", "values": ["@example.com"]}
+        ]}),
+    )
+    .await;
+    assert_eq!(seg.status, 201, "{}", seg.text);
+    for flag in fixture_flags() {
+        app.create_flag(flag).await;
+    }
+    app
+}
+
+fn fixture_flags() -> Vec<Value> {
+    vec![
+        json!({"key": "checkout", "description": "New checkout <beta> & more", "tags": ["web", "payments"],
+        "variants": [{"name": "control", "weight": 500}, {"name": "treatment", "weight": 500}],
+        "environments": {
+            "production": {"enabled": true, "rules": [{"condition": {"type": "rollout", "percentage": 25}}]},
+            "staging": {"enabled": true, "rules": [
+                {"title": "beta", "condition": {"type": "all"}, "segments": [1],
+                 "constraints": [{"context_name": "country", "operator": "IN", "values": ["DE", "FR"]}]},
+                {"condition": {"type": "rollout", "percentage": 50, "stickiness": "userId"}}
+            ]}
+        }}),
+        json!({"key": "dark-mode", "tags": ["web"], "stale": true,
+               "environments": {"development": {"enabled": true}}}),
+        json!({"key": "search-v2", "description": "Ranking model", "tags": ["search"],
+               "environments": {"staging": {"enabled": true, "rules": [{"condition": {"type": "user_ids", "ids": ["alice", "bob"]}}]}}}),
+    ]
+}
+
+// === sessions ===
+
+#[tokio::test]
+async fn no_session_redirects_to_sign_in() {
+    let app = TestApp::spawn().await;
+    let ui = Ui::new(&app);
+    let r = ui.get("/ui/flags?q=x").await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/ui/sign-in?next=%2Fui%2Fflags%3Fq%3Dx"));
+    // The root goes to the dashboard, which asks for a sign-in.
+    let r = ui.get("/").await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/ui/flags")));
+    // An API token in a header is not a dashboard session.
+    let r = send(ui.http.get(app.url("/ui/flags")).bearer_auth(&app.tokens.admin)).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+}
+
+#[tokio::test]
+async fn sign_in_sets_a_strict_http_only_cookie() {
+    let app = TestApp::spawn().await;
+    let mut ui = Ui::new(&app);
+    let r = ui.sign_in(&app.tokens.admin).await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/ui/flags")), "{}", r.text);
+    let line = set_cookie_line(&r, "gantry_session");
+    assert!(line.contains("HttpOnly") && line.contains("SameSite=Strict") && line.contains("Path=/"), "{line}");
+    assert!(!line.contains("Secure"), "plain HTTP must not get a Secure cookie: {line}");
+    let id = ui.cookie.clone().expect("session cookie");
+    assert_eq!(id.len(), 64, "256-bit random id");
+    // Memory holds a hash of the id, not the id.
+    assert_eq!(app.state.dashboard.len(), 1);
+    let page = ui.get("/ui/flags").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.header("content-security-policy").is_some_and(|c| c.contains("script-src 'self'")));
+    assert!(!page.text.contains(&app.tokens.admin), "the token never appears in pages");
+}
+
+#[tokio::test]
+async fn secure_cookie_behind_a_tls_proxy() {
+    let app = TestApp::spawn().await;
+    let ui = Ui::new(&app);
+    let form = send(ui.http.get(app.url("/ui/sign-in"))).await;
+    let pre = set_cookie_value(&form, "gantry_signin").expect("cookie");
+    let csrf = csrf_of(&form.text).expect("csrf");
+    let r = send(
+        ui.http
+            .post(app.url("/ui/sign-in"))
+            .header("cookie", format!("gantry_signin={pre}"))
+            .header("x-forwarded-proto", "https")
+            .form(&[("_csrf", csrf.as_str()), ("token", app.tokens.admin.as_str())]),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert!(set_cookie_line(&r, "gantry_session").contains("; Secure"));
+}
+
+#[tokio::test]
+async fn wrong_or_non_admin_tokens_cannot_sign_in() {
+    let app = TestApp::spawn().await;
+    for (token, why) in [("gantry-admin-nope", "not a valid admin token"), (app.tokens.server.as_str(), "not an admin token")] {
+        let mut ui = Ui::new(&app);
+        let r = ui.sign_in(token).await;
+        assert_eq!(r.status, 401, "{}", r.text);
+        assert!(r.text.contains(why), "{}", r.text);
+        assert!(ui.cookie.is_none());
+    }
+    assert!(app.state.dashboard.is_empty());
+}
+
+#[tokio::test]
+async fn sign_in_form_needs_its_own_csrf_cookie() {
+    let app = TestApp::spawn().await;
+    let ui = Ui::new(&app);
+    let r = ui.post_raw("/ui/sign-in", &[("_csrf", "abc"), ("token", &app.tokens.admin)], &[("accept", "text/html")]).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(r.text.contains("CSRF"), "{}", r.text);
+    assert!(app.state.dashboard.is_empty());
+}
+
+#[tokio::test]
+async fn idle_session_expires_with_the_clock() {
+    let app = TestApp::spawn_with(Options { manual_clock_ms: Some(T0_MS), ..Default::default() }).await;
+    let clock = app.clock.clone().expect("manual clock");
+    let ui = Ui::signed_in(&app).await;
+    clock.advance(Duration::from_secs(29 * 60));
+    assert_eq!(ui.get("/ui/flags").await.status, 200, "used within the idle limit");
+    clock.advance(Duration::from_secs(29 * 60));
+    assert_eq!(ui.get("/ui/flags").await.status, 200, "the idle limit counts from the last request");
+    clock.advance(Duration::from_secs(31 * 60));
+    let r = ui.get("/ui/flags").await;
+    assert_eq!(r.status, 303, "idle for 31 minutes: {}", r.text);
+    assert!(r.header("location").is_some_and(|l| l.starts_with("/ui/sign-in")));
+}
+
+#[tokio::test]
+async fn busy_session_still_ends_after_twelve_hours() {
+    let app = TestApp::spawn_with(Options { manual_clock_ms: Some(T0_MS), ..Default::default() }).await;
+    let clock = app.clock.clone().expect("manual clock");
+    let ui = Ui::signed_in(&app).await;
+    for _ in 0..(12 * 60 / 20 - 1) {
+        clock.advance(Duration::from_secs(20 * 60));
+        assert_eq!(ui.get("/ui/flags").await.status, 200);
+    }
+    clock.advance(Duration::from_secs(21 * 60));
+    assert_eq!(ui.get("/ui/flags").await.status, 303, "absolute limit of 12 h");
+}
+
+#[tokio::test]
+async fn sign_out_invalidates_the_session() {
+    let app = TestApp::spawn().await;
+    let ui = Ui::signed_in(&app).await;
+    let r = ui.post("/ui/sign-out", &[]).await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/ui/sign-in")), "{}", r.text);
+    assert!(set_cookie_line(&r, "gantry_session").contains("Max-Age=0"));
+    // The old cookie is dead on the server, not just in the browser.
+    assert_eq!(ui.get("/ui/flags").await.status, 303);
+    assert!(app.state.dashboard.is_empty());
+}
+
+#[tokio::test]
+async fn revoking_the_token_ends_its_sessions() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = crate::support::api_token(&app, json!({"kind": "admin", "name": "ops"})).await;
+    let mut ui = Ui::new(&app);
+    assert_eq!(ui.sign_in(&secret).await.status, 303);
+    assert_eq!(ui.get("/ui/flags").await.status, 200);
+    let r = send(app.req(reqwest::Method::DELETE, &format!("/api/v1/tokens/{id}"), Some(&app.tokens.admin))).await;
+    assert_eq!(r.status, 204);
+    assert_eq!(ui.get("/ui/flags").await.status, 303);
+}
+
+// === CSRF ===
+
+#[tokio::test]
+async fn forged_posts_are_refused_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let ui = Ui::signed_in(&app).await;
+    let before = audit_head(&app).await;
+    let cookie_only = ui.post_raw("/ui/flags", &[("key", "forged")], &[]).await;
+    crate::support::assert_error(&cookie_only, 403, "forbidden");
+    let wrong = ui.post_raw("/ui/flags", &[("_csrf", "0000"), ("key", "forged")], &[("accept", "text/html")]).await;
+    assert_eq!(wrong.status, 403);
+    assert!(wrong.text.contains("CSRF check failed") && wrong.text.contains("Nothing was changed"), "{}", wrong.text);
+    let csrf = ui.csrf.clone().expect("csrf");
+    let foreign = ui.post_raw("/ui/flags", &[("_csrf", &csrf), ("key", "forged")], &[("origin", "https://evil.example")]).await;
+    crate::support::assert_error(&foreign, 403, "forbidden");
+    // Another session's token does not fit this session.
+    let other = Ui::signed_in(&app).await;
+    let swapped = ui.post_raw("/ui/flags", &[("_csrf", other.csrf.as_deref().unwrap_or("")), ("key", "forged")], &[]).await;
+    assert_eq!(swapped.status, 403);
+    assert_eq!(admin_get(&app, "/api/v1/flags/forged").await.status, 404);
+    assert_eq!(audit_head(&app).await, before, "no audit entry for refused requests");
+}
+
+#[tokio::test]
+async fn a_correct_token_writes_through_the_admin_api() {
+    let app = TestApp::spawn().await;
+    let ui = Ui::signed_in(&app).await;
+    let origin = app.base.clone();
+    let r = ui
+        .post_raw(
+            "/ui/flags",
+            &[("_csrf", ui.csrf.as_deref().unwrap_or("")), ("key", "from-ui"), ("description", "made in the dashboard"), ("tags", "a, b")],
+            &[("origin", &origin)],
+        )
+        .await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/ui/flags/from-ui")), "{}", r.text);
+    let f = admin_get(&app, "/api/v1/flags/from-ui").await;
+    assert_eq!(f.status, 200);
+    assert_eq!(f.body["tags"], json!(["a", "b"]));
+    let audit = admin_get(&app, "/api/v1/audit?limit=1").await;
+    assert_eq!(audit.body["items"][0]["action"], "flag.create");
+    assert!(audit.body["items"][0]["actor"].as_str().is_some_and(|a| a.starts_with("token:")), "{}", audit.text);
+}
+
+#[tokio::test]
+async fn invalid_input_shows_the_admin_api_error() {
+    let app = TestApp::spawn().await;
+    let ui = Ui::signed_in(&app).await;
+    let r = ui.post("/ui/flags", &[("key", "has space")]).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("Not saved") && r.text.contains("invalid_key"), "{}", r.text);
+}
+
+// === pages ===
+
+async fn page(ui: &Ui, path: &str) -> String {
+    let r = ui.get(path).await;
+    assert_eq!(r.status, 200, "{path}: {}", r.text);
+    assert!(r.header("content-type").is_some_and(|c| c.starts_with("text/html")));
+    scrub(&r.text)
+}
+
+#[tokio::test]
+async fn flags_page_snapshot() {
+    let app = fixture().await;
+    let ui = Ui::signed_in(&app).await;
+    insta::assert_snapshot!("dashboard_flags", page(&ui, "/ui/flags").await);
+    let filtered = page(&ui, "/ui/flags?env=production&state=on&tag=web").await;
+    assert!(filtered.contains("/ui/flags/checkout") && !filtered.contains("/ui/flags/dark-mode"), "{filtered}");
+    let stale = page(&ui, "/ui/flags?stale=stale").await;
+    assert!(stale.contains("/ui/flags/dark-mode") && !stale.contains("/ui/flags/checkout"));
+    let search = page(&ui, "/ui/flags?q=RANKING").await;
+    assert!(search.contains("/ui/flags/search-v2") && search.contains("1 of 3 flags"));
+}
+
+#[tokio::test]
+async fn user_data_is_escaped() {
+    let app = TestApp::spawn().await;
+    app.create_flag(json!({"key": "<img-src=x>", "description": "<script>alert(1)</script>", "tags": ["\"><b>"]})).await;
+    let ui = Ui::signed_in(&app).await;
+    let html = ui.get("/ui/flags").await.text;
+    assert!(!html.contains("<script>alert(1)") && html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!html.contains("<img-src") && html.contains("/ui/flags/%3Cimg-src%3Dx%3E"));
+    assert!(!html.contains("\"><b>"));
+}
