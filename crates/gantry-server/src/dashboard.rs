@@ -12,6 +12,7 @@
 //! - One module per page; a page registers its navigation entry in
 //!   [`layout::NAV`] and its routes in [`router`].
 
+pub mod flag;
 pub mod flags;
 pub mod html;
 pub mod layout;
@@ -41,6 +42,7 @@ pub fn router<St: Store>() -> Router<AppState<St>> {
         .route("/ui/assets/app.css", get(layout::get_css))
         .route("/ui/assets/app.js", get(layout::get_js))
         .merge(flags::router::<St>())
+        .merge(flag::router::<St>())
         .route("/ui/{*rest}", get(layout::not_found))
 }
 

@@ -404,3 +404,137 @@ async fn user_data_is_escaped() {
     assert!(!html.contains("<img-src") && html.contains("/ui/flags/%3Cimg-src%3Dx%3E"));
     assert!(!html.contains("\"><b>"));
 }
+
+// === the flag page ===
+
+#[tokio::test]
+async fn flag_page_snapshot_with_the_debugger() {
+    let app = fixture().await;
+    let ui = Ui::signed_in(&app).await;
+    insta::assert_snapshot!("dashboard_flag", page(&ui, "/ui/flags/checkout").await);
+    let dbg = page(&ui, "/ui/flags/checkout?env=staging&user=alice&ctx=country%3DDE%0Aemail%3Dalice%40example.com").await;
+    let start = dbg.find("<div id=\"debug-result\"").expect("result shown");
+    let end = dbg[start..].find("</section>").map_or(dbg.len(), |e| start + e);
+    insta::assert_snapshot!("dashboard_flag_debugger", &dbg[start..end]);
+}
+
+#[tokio::test]
+async fn debugger_explains_why() {
+    let app = fixture().await;
+    let ui = Ui::signed_in(&app).await;
+    // In the segment and the country: rule 1 decides.
+    let hit = ui.get("/ui/flags/checkout?env=staging&user=alice&ctx=country%3DDE%0Aemail%3Da%40example.com").await.text;
+    assert!(hit.contains("Rule 1 (beta): <strong>matched"), "{hit}");
+    assert!(hit.contains("<dt>Reason</dt><dd><code>SPLIT</code>"), "the variants split the matched users");
+    // Wrong country: rule 1 fails on the constraint, rule 2 (50 %) decides or not.
+    let miss = ui.get("/ui/flags/checkout?env=staging&user=alice&ctx=country%3DUS").await.text;
+    assert!(miss.contains("Rule 1 (beta): did not match"), "{miss}");
+    assert!(miss.contains("country IN DE, FR: <span class=\"no\">"), "{miss}");
+    // Off in development.
+    let off = ui.get("/ui/flags/checkout?env=development&user=alice").await.text;
+    assert!(off.contains("no configuration in development") && off.contains("DISABLED"), "{off}");
+    // The answer agrees with OFREP for the same context.
+    let (_, ofrep) = app.ofrep(&app.tokens.server, "checkout", json!({"targetingKey": "user-7"})).await;
+    let page = ui.get("/ui/flags/checkout?env=production&user=user-7").await.text;
+    let reason = ofrep["reason"].as_str().expect("reason");
+    assert!(page.contains(&format!("<code>{reason}</code>")), "OFREP says {ofrep}, page: {page}");
+}
+
+#[tokio::test]
+async fn toggle_in_production_asks_first() {
+    let app = fixture().await;
+    let ui = Ui::signed_in(&app).await;
+    let head = audit_head(&app).await;
+    // Staging is not protected: at once.
+    let r = ui.post("/ui/flags/search-v2/environments/staging/toggle", &[("on", "false")]).await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/ui/flags/search-v2#env-staging")), "{}", r.text);
+    assert_eq!(admin_get(&app, "/api/v1/flags/search-v2").await.body["environments"]["staging"]["enabled"], false);
+    // Production asks for a confirmation and changes nothing yet.
+    let r = ui.post("/ui/flags/search-v2/environments/production/toggle", &[("on", "true")]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains("Yes, turn it on in production"), "{}", r.text);
+    assert_eq!(audit_head(&app).await, head + 1);
+    let r = ui.post("/ui/flags/search-v2/environments/production/toggle", &[("on", "true"), ("confirm", "yes")]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let f = admin_get(&app, "/api/v1/flags/search-v2").await;
+    assert_eq!(f.body["environments"]["production"]["enabled"], true);
+    let audit = admin_get(&app, "/api/v1/audit?limit=1").await;
+    assert_eq!(audit.body["items"][0]["action"], "flag.switch_on");
+    assert_eq!(audit.body["items"][0]["target"], "search-v2");
+}
+
+#[tokio::test]
+async fn rules_editor_sets_a_rollout_and_keeps_the_rest() {
+    let app = fixture().await;
+    let ui = Ui::signed_in(&app).await;
+    let version = admin_get(&app, "/api/v1/flags/checkout").await.body["version"].as_i64().expect("version").to_string();
+    // Staging: keep rule 1 as is (with its constraint and segment), change rule 2 to 25 %, add a user-id rule.
+    let r = ui
+        .post(
+            "/ui/flags/checkout/environments/staging/rules",
+            &[
+                ("version", &version),
+                ("r0.type", "all"),
+                ("r0.title", "beta"),
+                ("r0.c0.name", "country"),
+                ("r0.c0.op", "IN"),
+                ("r0.c0.values", "DE, FR"),
+                ("r0.c1.name", ""),
+                ("r0.seg", "1"),
+                ("r1.type", "rollout"),
+                ("r1.pct", "25"),
+                ("r1.stickiness", "userId"),
+                ("r2.type", "user_ids"),
+                ("r2.ids", "carol, dave"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let f = admin_get(&app, "/api/v1/flags/checkout").await.body;
+    let rules = &f["environments"]["staging"]["rules"];
+    assert_eq!(rules[0]["segments"], json!([1]));
+    assert_eq!(rules[0]["constraints"], json!([{"context_name": "country", "operator": "IN", "values": ["DE", "FR"]}]));
+    assert_eq!(rules[1]["condition"], json!({"type": "rollout", "percentage": 25, "stickiness": "userId"}));
+    assert_eq!(rules[2]["condition"], json!({"type": "user_ids", "ids": ["carol", "dave"]}));
+    assert_eq!(f["environments"]["staging"]["enabled"], true, "the switch is not the editor's business");
+    // The same form again is stale now: 412, nothing overwritten.
+    let stale = ui.post("/ui/flags/checkout/environments/staging/rules", &[("version", &version), ("r0.type", "all")]).await;
+    assert_eq!(stale.status, 412, "{}", stale.text);
+    assert!(stale.text.contains("precondition_failed"));
+    // A bad percentage is a validation error shown on the page.
+    let v2 = f["version"].as_i64().expect("version").to_string();
+    let bad =
+        ui.post("/ui/flags/checkout/environments/staging/rules", &[("version", &v2), ("r0.type", "rollout"), ("r0.pct", "101")]).await;
+    assert_eq!(bad.status, 422, "{}", bad.text);
+}
+
+#[tokio::test]
+async fn variants_editor_saves_weights_and_payloads() {
+    let app = fixture().await;
+    let ui = Ui::signed_in(&app).await;
+    let version = admin_get(&app, "/api/v1/flags/checkout").await.body["version"].as_i64().expect("version").to_string();
+    let r = ui
+        .post(
+            "/ui/flags/checkout/variants",
+            &[
+                ("version", &version),
+                ("v0.name", "control"),
+                ("v0.weight", "700"),
+                ("v0.ptype", "none"),
+                ("v1.name", "treatment"),
+                ("v1.weight", "300"),
+                ("v1.ptype", "json"),
+                ("v1.pvalue", "{\"color\":\"green\"}"),
+                ("v2.name", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let f = admin_get(&app, "/api/v1/flags/checkout").await.body;
+    assert_eq!(
+        f["variants"],
+        json!([{"name": "control", "weight": 700}, {"name": "treatment", "weight": 300, "payload": {"type": "json", "value": "{\"color\":\"green\"}"}}])
+    );
+    let audit = admin_get(&app, "/api/v1/audit?limit=1").await;
+    assert_eq!(audit.body["items"][0]["action"], "flag.update");
+}
