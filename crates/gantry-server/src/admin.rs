@@ -543,7 +543,7 @@ pub(crate) async fn delete_segment<St: Store>(
 
 // === tokens ===
 
-fn token_info(t: &StoredToken) -> TokenInfo {
+pub(crate) fn token_info(t: &StoredToken) -> TokenInfo {
     TokenInfo {
         id: t.id.clone(),
         kind: t.kind,
@@ -608,21 +608,27 @@ async fn create_token<St: Store>(
     AdminPrincipal(p): AdminPrincipal,
     Json(req): Json<CreateTokenRequest>,
 ) -> ApiResult<Response> {
+    let created = create_token_for(&app, &p, &req).await?;
+    Ok((StatusCode::CREATED, axum::Json(created)).into_response())
+}
+
+/// Creates a token (audited); the one place a secret is returned. Shared by
+/// the API handler and the dashboard.
+pub(crate) async fn create_token_for<St: Store>(app: &AppState<St>, p: &Principal, req: &CreateTokenRequest) -> ApiResult<CreatedToken> {
     let now = app.clock.now();
     let mut out = None;
     let r = app
         .write(|v| {
-            let (t, secret) = new_token(&req, &env_names(v), now)?;
+            let (t, secret) = new_token(req, &env_names(v), now)?;
             let info = token_info(&t);
             let m = Mutation::InsertToken(t);
-            let a = audit(&p, "token.create", "token", &info.id, None, json_of(&info));
+            let a = audit(p, "token.create", "token", &info.id, None, json_of(&info));
             out = Some(CreatedToken { info, secret });
             Ok::<_, ApiError>((vec![m], vec![a], vec![]))
         })
         .await?;
     committed(r)?;
-    let created = out.ok_or_else(|| ApiError::new(ErrorCode::Internal, "token not built"))?;
-    Ok((StatusCode::CREATED, axum::Json(created)).into_response())
+    out.ok_or_else(|| ApiError::new(ErrorCode::Internal, "token not built"))
 }
 
 /// Revokes a token (immediately refused afterwards).

@@ -12,11 +12,16 @@
 //! - One module per page; a page registers its navigation entry in
 //!   [`layout::NAV`] and its routes in [`router`].
 
+pub mod audit;
+pub mod environments;
+pub mod experiments;
 pub mod flag;
 pub mod flags;
 pub mod html;
 pub mod layout;
+pub mod segments;
 pub mod session;
+pub mod tokens;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -43,6 +48,11 @@ pub fn router<St: Store>() -> Router<AppState<St>> {
         .route("/ui/assets/app.js", get(layout::get_js))
         .merge(flags::router::<St>())
         .merge(flag::router::<St>())
+        .merge(segments::router::<St>())
+        .merge(environments::router::<St>())
+        .merge(experiments::router::<St>())
+        .merge(tokens::router::<St>())
+        .merge(audit::router::<St>())
         .route("/ui/{*rest}", get(layout::not_found))
 }
 
@@ -97,4 +107,19 @@ pub fn fmt_rfc3339(s: &str) -> String {
 /// See-other to a dashboard path.
 pub fn see_other(path: &str) -> Response {
     Redirect::to(path).into_response()
+}
+
+/// A confirmation step for a destructive action: the same POST again with
+/// `confirm=yes`, or back to `cancel`.
+pub fn confirm_page(s: &Session, current: &str, question: &str, why: &str, action: &str, button: &str, cancel: &str) -> Response {
+    let body = crate::html!(
+        "<section class=\"card confirm\" aria-labelledby=\"confirm-h\"><h1 id=\"confirm-h\">{}</h1><p>{}</p><div class=\"actions\"><form method=\"post\" action=\"{}\">{}<input type=\"hidden\" name=\"confirm\" value=\"yes\"><button type=\"submit\" class=\"danger\" autofocus>{}</button></form><a href=\"{}\">Cancel</a></div></section>",
+        question,
+        why,
+        action,
+        csrf_field(s),
+        button,
+        cancel
+    );
+    layout::page(s, "Confirm", current, body)
 }

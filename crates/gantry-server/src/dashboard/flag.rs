@@ -76,7 +76,7 @@ fn flag_url(key: &str) -> String {
     format!("/ui/flags/{}", html_url_encode(key))
 }
 
-fn if_match(version: Option<&str>) -> HeaderMap {
+pub(crate) fn if_match(version: Option<&str>) -> HeaderMap {
     let mut h = HeaderMap::new();
     if let Some(v) = version.and_then(|v| v.trim().parse::<i64>().ok()) {
         if let Ok(val) = HeaderValue::from_str(&format!("\"{v}\"")) {
@@ -138,7 +138,7 @@ fn env_cards(v: &Views, s: &Session, f: &StoredFlag) -> Html {
     html!("<section id=\"flag-envs\" data-live aria-labelledby=\"envs-h\"><h2 id=\"envs-h\">Environments</h2><div class=\"envs\">{}</div></section>", cards)
 }
 
-fn constraint_row(id: &str, name: &str, c: Option<&Constraint>) -> Html {
+pub(crate) fn constraint_row(id: &str, name: &str, c: Option<&Constraint>) -> Html {
     let op = c.map(|c| c.operator.as_str().to_owned()).unwrap_or_else(|| "IN".into());
     let ops: Vec<(&str, &str)> = OPERATORS.iter().map(|o| (*o, *o)).collect();
     let mut op_opts = options(&op, &ops);
@@ -377,7 +377,7 @@ fn condition_text(c: &Condition) -> String {
     }
 }
 
-fn constraint_text(c: &Constraint) -> String {
+pub(crate) fn constraint_text(c: &Constraint) -> String {
     let vals = if c.operator.is_single_value() { c.value.clone().unwrap_or_default() } else { c.values.join(", ") };
     format!("{}{} {} {}", if c.inverted { "not " } else { "" }, c.context_name, c.operator.as_str(), vals)
 }
@@ -592,6 +592,34 @@ fn invalid(field: String, msg: &str) -> ApiError {
     ApiError::validation(vec![gantry_core::validate::Invalid::new(field, msg)])
 }
 
+/// Reads the constraint rows `{prefix}.c0.*`, `{prefix}.c1.*`, ... (rows without a field name are dropped).
+pub(crate) fn parse_constraints(f: &Fields, prefix: &str) -> Vec<Constraint> {
+    let mut constraints = Vec::new();
+    let mut j = 0;
+    while let Some(name) = f.get(&format!("{prefix}.c{j}.name")) {
+        let name = name.trim();
+        if !name.is_empty() {
+            let operator = Operator::parse(f.get(&format!("{prefix}.c{j}.op")).unwrap_or("IN"));
+            let raw = f.get(&format!("{prefix}.c{j}.values"));
+            let (values, value) = if operator.is_single_value() {
+                (Vec::new(), raw.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned))
+            } else {
+                (split_list(raw), None)
+            };
+            constraints.push(Constraint {
+                context_name: name.to_owned(),
+                operator,
+                values,
+                value,
+                inverted: f.checked(&format!("{prefix}.c{j}.inverted")),
+                case_insensitive: f.checked(&format!("{prefix}.c{j}.ci")),
+            });
+        }
+        j += 1;
+    }
+    constraints
+}
+
 /// Reads the rules form into rules, keeping what the form does not show
 /// (rule ids, hash groups, rule variants, conditions edited through the API).
 fn parse_rules(f: &Fields, old: &[Rule]) -> Result<Vec<Rule>, ApiError> {
@@ -623,30 +651,7 @@ fn parse_rules(f: &Fields, old: &[Rule]) -> Result<Vec<Rule>, ApiError> {
             "keep" => before.map(|r| r.condition.clone()).unwrap_or_default(),
             other => return Err(invalid(format!("rules[{i}].condition.type"), &format!("unknown rule type `{other}`"))),
         };
-        let mut constraints = Vec::new();
-        let mut j = 0;
-        while let Some(name) = f.get(&format!("{p}.c{j}.name")) {
-            let name = name.trim();
-            if !name.is_empty() {
-                let operator = Operator::parse(f.get(&format!("{p}.c{j}.op")).unwrap_or("IN"));
-                let raw = f.get(&format!("{p}.c{j}.values"));
-                let (values, value) = if operator.is_single_value() {
-                    (Vec::new(), raw.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned))
-                } else {
-                    (split_list(raw), None)
-                };
-                constraints.push(Constraint {
-                    context_name: name.to_owned(),
-                    operator,
-                    values,
-                    value,
-                    inverted: f.checked(&format!("{p}.c{j}.inverted")),
-                    case_insensitive: f.checked(&format!("{p}.c{j}.ci")),
-                });
-            }
-            j += 1;
-        }
-        rule.constraints = constraints;
+        rule.constraints = parse_constraints(f, &p);
         rule.segments = f.all(&format!("{p}.seg")).filter_map(|s| s.parse().ok()).collect();
         out.push(rule);
     }

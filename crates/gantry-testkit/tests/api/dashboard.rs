@@ -538,3 +538,132 @@ async fn variants_editor_saves_weights_and_payloads() {
     let audit = admin_get(&app, "/api/v1/audit?limit=1").await;
     assert_eq!(audit.body["items"][0]["action"], "flag.update");
 }
+
+// === the other pages ===
+
+/// Two experiments on `checkout`: a balanced one in staging and one whose
+/// split does not match the weights (SRM) in production.
+async fn with_experiments(app: &TestApp) {
+    for (key, env, engine) in [("checkout-exp", "production", "frequentist"), ("checkout-bayes", "staging", "bayesian")] {
+        let r = admin_post(
+            app,
+            "/api/v1/experiments",
+            &json!({"key": key, "flag": "checkout", "environment": env, "engine": engine, "hypothesis": "Green converts better",
+                    "metrics": [{"name": "converted", "event": "purchase", "kind": "conversion", "role": "primary"}]}),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(admin_post(app, &format!("/api/v1/experiments/{key}/start"), &json!({})).await.status, 200);
+    }
+    let staging = crate::support::api_token(app, json!({"kind": "server", "environment": "staging"})).await.1;
+    for (token, control, treatment) in [(app.tokens.server.clone(), 120, 60), (staging, 100, 100)] {
+        let mut events = Vec::new();
+        for i in 0..(control + treatment) {
+            let v = if i < control { "control" } else { "treatment" };
+            events.push(json!({"type": "exposure", "unit_id": format!("u{i}"), "flag": "checkout", "variant": v}));
+            let converts = if v == "control" { i % 4 == 0 } else { i % 2 == 0 };
+            if converts {
+                events.push(json!({"type": "track", "unit_id": format!("u{i}"), "name": "purchase"}));
+            }
+        }
+        let r = send(app.req(reqwest::Method::POST, "/api/v1/events", Some(&token)).json(&json!({ "events": events }))).await;
+        assert_eq!(r.status, 202, "{}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn other_pages_snapshots() {
+    let app = fixture().await;
+    with_experiments(&app).await;
+    let ui = Ui::signed_in(&app).await;
+    insta::assert_snapshot!("dashboard_segments", page(&ui, "/ui/segments").await);
+    insta::assert_snapshot!("dashboard_environments", page(&ui, "/ui/environments").await);
+    insta::assert_snapshot!("dashboard_experiments", page(&ui, "/ui/experiments").await);
+    insta::assert_snapshot!("dashboard_experiment", page(&ui, "/ui/experiments/checkout-exp").await);
+    insta::assert_snapshot!("dashboard_experiment_bayesian", page(&ui, "/ui/experiments/checkout-bayes").await);
+    insta::assert_snapshot!("dashboard_tokens", page(&ui, "/ui/tokens").await);
+    insta::assert_snapshot!("dashboard_audit", page(&ui, "/ui/audit").await);
+}
+
+#[tokio::test]
+async fn experiment_page_warns_about_sample_ratio_mismatch() {
+    let app = fixture().await;
+    with_experiments(&app).await;
+    let ui = Ui::signed_in(&app).await;
+    let srm = ui.get("/ui/experiments/checkout-exp").await.text;
+    assert!(srm.contains("Sample ratio mismatch"), "{srm}");
+    assert!(srm.contains("<svg class=\"chart\""), "a chart per metric");
+    let ok = ui.get("/ui/experiments/checkout-bayes").await.text;
+    assert!(!ok.contains("Sample ratio mismatch") && ok.contains("Traffic split matches"), "{ok}");
+    assert!(ok.contains("Chance to win") && ok.contains("not over time"), "{ok}");
+    // Stop through the page: audited like the API.
+    let r = ui.post("/ui/experiments/checkout-bayes/stop", &[]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(admin_get(&app, "/api/v1/audit?limit=1").await.body["items"][0]["action"], "experiment.stop");
+}
+
+#[tokio::test]
+async fn token_secret_is_shown_once_and_revoke_asks_first() {
+    let app = TestApp::spawn().await;
+    let ui = Ui::signed_in(&app).await;
+    let r = ui.post("/ui/tokens", &[("kind", "server"), ("environment", "staging"), ("name", "checkout-svc")]).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let at = r.text.find("<p class=\"secret\">").expect("secret shown") + "<p class=\"secret\">".len();
+    let secret: String = r.text[at..].chars().take_while(|c| *c != '<').collect();
+    assert!(secret.starts_with("gantry-server-"), "{secret}");
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    // It works, and it is never shown again.
+    let cfg = send(app.req(reqwest::Method::GET, "/api/v1/config", Some(&secret))).await;
+    assert_eq!(cfg.status, 200);
+    assert!(!ui.get("/ui/tokens").await.text.contains(&secret));
+    let id = admin_get(&app, "/api/v1/tokens")
+        .await
+        .body
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .find(|t| t["name"] == "checkout-svc")
+        .expect("listed")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let ask = ui.post(&format!("/ui/tokens/{id}/revoke"), &[]).await;
+    assert_eq!(ask.status, 200);
+    assert!(ask.text.contains("Yes, revoke it"));
+    assert_eq!(send(app.req(reqwest::Method::GET, "/api/v1/config", Some(&secret))).await.status, 200, "not yet revoked");
+    let done = ui.post(&format!("/ui/tokens/{id}/revoke"), &[("confirm", "yes")]).await;
+    assert_eq!(done.status, 303, "{}", done.text);
+    assert_eq!(send(app.req(reqwest::Method::GET, "/api/v1/config", Some(&secret))).await.status, 401);
+}
+
+#[tokio::test]
+async fn environments_and_segments_are_edited_through_the_api_rules() {
+    let app = fixture().await;
+    let ui = Ui::signed_in(&app).await;
+    let r = ui.post("/ui/environments", &[("name", "qa"), ("description", "test team"), ("protected", "1")]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let qa = admin_get(&app, "/api/v1/environments/qa").await;
+    assert_eq!((qa.body["protected"].clone(), qa.body["description"].clone()), (json!(true), json!("test team")));
+    let bad = ui.post("/ui/environments", &[("name", "Bad Name")]).await;
+    assert_eq!(bad.status, 422, "{}", bad.text);
+    // The segment in use by `checkout` cannot go; the admin API says why.
+    let r = ui.post("/ui/segments/1/delete", &[("confirm", "yes")]).await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.text.contains("in_use") && r.text.contains("checkout"), "{}", r.text);
+    // A new segment with one constraint.
+    let r = ui.post("/ui/segments", &[("name", "germany"), ("s.c0.name", "country"), ("s.c0.op", "IN"), ("s.c0.values", "DE")]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let seg = admin_get(&app, "/api/v1/segments/2").await;
+    assert_eq!(seg.body["constraints"], json!([{"context_name": "country", "operator": "IN", "values": ["DE"]}]));
+}
+
+#[tokio::test]
+async fn audit_page_shows_diffs_and_filters() {
+    let app = fixture().await;
+    let ui = Ui::signed_in(&app).await;
+    assert_eq!(ui.post("/ui/flags/dark-mode/environments/staging/toggle", &[("on", "true")]).await.status, 303);
+    let html = ui.get("/ui/audit?q=switch_on").await.text;
+    assert!(html.contains("<code>flag.switch_on</code> <a href=\"/ui/flags/dark-mode\">dark-mode</a>"), "{html}");
+    assert!(html.contains("<code>environments.staging.enabled</code></th><td class=\"del\">—</td><td class=\"add\">true</td>"), "{html}");
+    assert!(!html.contains("flag.create"), "filtered");
+}
