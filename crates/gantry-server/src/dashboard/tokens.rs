@@ -32,7 +32,15 @@ fn render<St: Store>(app: &AppState<St>, s: &Session, created: Option<&CreatedTo
     let v = app.views();
     let now = app.clock.now();
     let mut tokens: Vec<_> = v.tokens.values().collect();
-    tokens.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+    tokens.sort_by(|a, b| {
+        (b.created_at, a.kind.as_str(), &a.environment, &a.name, &a.id).cmp(&(
+            a.created_at,
+            b.kind.as_str(),
+            &b.environment,
+            &b.name,
+            &b.id,
+        ))
+    });
     let rows: Html = tokens
         .iter()
         .map(|t| {
