@@ -569,6 +569,20 @@ async fn with_experiments(app: &TestApp) {
         let r = send(app.req(reqwest::Method::POST, "/api/v1/events", Some(&token)).json(&json!({ "events": events }))).await;
         assert_eq!(r.status, 202, "{}", r.text);
     }
+    // Events are folded into the aggregates right after they are durable: wait (bounded) for both.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    for (key, want) in
+        [("checkout-exp", json!([["control", 120], ["treatment", 60]])), ("checkout-bayes", json!([["control", 100], ["treatment", 100]]))]
+    {
+        loop {
+            let r = admin_get(app, &format!("/api/v1/experiments/{key}/results")).await;
+            if r.body["units"] == want {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{key}: units {} never reached {want}", r.body["units"]);
+            tokio::task::yield_now().await;
+        }
+    }
 }
 
 #[tokio::test]
