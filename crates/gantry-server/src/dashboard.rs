@@ -19,6 +19,7 @@ pub mod flag;
 pub mod flags;
 pub mod html;
 pub mod layout;
+pub mod live;
 pub mod segments;
 pub mod session;
 pub mod tokens;
@@ -46,6 +47,7 @@ pub fn router<St: Store>() -> Router<AppState<St>> {
         .route("/ui/sign-out", post(session::post_sign_out::<St>))
         .route("/ui/assets/app.css", get(layout::get_css))
         .route("/ui/assets/app.js", get(layout::get_js))
+        .route("/ui/events", get(live::get_events::<St>))
         .merge(flags::router::<St>())
         .merge(flag::router::<St>())
         .merge(segments::router::<St>())

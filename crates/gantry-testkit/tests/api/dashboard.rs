@@ -681,3 +681,80 @@ async fn audit_page_shows_diffs_and_filters() {
     assert!(html.contains("<code>environments.staging.enabled</code></th><td class=\"del\">—</td><td class=\"add\">true</td>"), "{html}");
     assert!(!html.contains("flag.create"), "filtered");
 }
+
+// === live updates ===
+
+#[tokio::test]
+async fn live_stream_announces_changes_made_through_the_api() {
+    use futures_util::StreamExt;
+    let app = fixture().await;
+    let ui = Ui::signed_in(&app).await;
+    // Without a session: 401, so the script can send the user to sign in.
+    let anon = send(Ui::new(&app).http.get(app.url("/ui/events")).header("accept", "text/event-stream")).await;
+    assert_eq!(anon.status, 401);
+
+    let r = ui
+        .http
+        .get(app.url("/ui/events"))
+        .header("cookie", format!("gantry_session={}", ui.cookie.as_deref().unwrap_or("")))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(r.status(), 200);
+    let mut body = r.bytes_stream();
+    let mut seen = String::new();
+    // The hello event says the stream is subscribed; then change through the API.
+    while !seen.contains("event: hello") {
+        seen.push_str(&String::from_utf8_lossy(&body.next().await.expect("stream open").expect("bytes")));
+    }
+    let toggled = admin_post(&app, "/api/v1/flags/dark-mode/environments/production/on", &json!({})).await;
+    assert_eq!(toggled.status, 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains("event: change") {
+        let chunk = tokio::time::timeout_at(deadline, body.next()).await.expect("a change event in time").expect("open").expect("bytes");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains(r#""flags":["dark-mode"]"#), "{seen}");
+
+    // The fragment the script fetches: the page's content only, showing the new state.
+    let frag = send(
+        ui.http
+            .get(app.url("/ui/flags/dark-mode"))
+            .header("cookie", format!("gantry_session={}", ui.cookie.as_deref().unwrap_or("")))
+            .header("gantry-fragment", "1"),
+    )
+    .await;
+    assert_eq!(frag.status, 200);
+    assert!(!frag.text.contains("<html") && frag.text.contains("id=\"flag-envs\" data-live"), "{}", frag.text);
+    assert!(frag.text.contains("<article class=\"env is-on\" id=\"env-production\">"), "{}", frag.text);
+}
+
+#[tokio::test]
+async fn live_stream_says_signed_out_when_the_session_ends() {
+    use futures_util::StreamExt;
+    let app = TestApp::spawn_with(Options { manual_clock_ms: Some(T0_MS), ..Default::default() }).await;
+    let ui = Ui::signed_in(&app).await;
+    let r = ui
+        .http
+        .get(app.url("/ui/events"))
+        .header("cookie", format!("gantry_session={}", ui.cookie.as_deref().unwrap_or("")))
+        .send()
+        .await
+        .expect("stream");
+    let mut body = r.bytes_stream();
+    let mut seen = String::new();
+    while !seen.contains("event: hello") {
+        seen.push_str(&String::from_utf8_lossy(&body.next().await.expect("open").expect("bytes")));
+    }
+    app.clock.as_ref().expect("clock").advance(Duration::from_secs(31 * 60));
+    app.create_flag(json!({"key": "after-expiry"})).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains("event: signed-out") {
+        match tokio::time::timeout_at(deadline, body.next()).await.expect("in time") {
+            Some(chunk) => seen.push_str(&String::from_utf8_lossy(&chunk.expect("bytes"))),
+            None => break,
+        }
+    }
+    assert!(seen.contains("event: signed-out"), "{seen}");
+}

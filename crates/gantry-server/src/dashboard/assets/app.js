@@ -1,15 +1,94 @@
-// Gantry dashboard: progressive enhancement only; every page works without it.
+// Gantry dashboard script: progressive enhancement only (every page works
+// without it). It shows rollout slider values and keeps the page live:
+// on each change from /ui/events it re-fetches this page's content as a
+// fragment and swaps the sections marked data-live, except one being edited.
 "use strict";
 (function () {
-  // Rollout sliders show their value next to them.
   function wireSliders(root) {
     root.querySelectorAll("input[type=range][data-output]").forEach(function (r) {
       var out = document.getElementById(r.dataset.output);
       if (!out) return;
-      var show = function () { out.value = r.value + " %"; out.textContent = r.value + " %"; };
+      var show = function () { out.textContent = r.value + " %"; };
       r.addEventListener("input", show);
       show();
     });
   }
-  document.addEventListener("DOMContentLoaded", function () { wireSliders(document); });
+
+  function signIn() {
+    location.href = "/ui/sign-in?next=" + encodeURIComponent(location.pathname + location.search);
+  }
+
+  // A section is busy while focus is inside it or a form in it has unsaved input.
+  function busy(el) {
+    var a = document.activeElement;
+    if (a && a !== document.body && el.contains(a) && /^(INPUT|SELECT|TEXTAREA)$/.test(a.tagName)) return true;
+    return !!el.querySelector("form[data-dirty]");
+  }
+
+  function markStale(el) {
+    if (el.querySelector(".stale-note")) return;
+    var p = document.createElement("p");
+    p.className = "warning stale-note";
+    p.setAttribute("role", "status");
+    p.textContent = "This changed elsewhere while you were editing. Saving may be refused; reload to see the latest.";
+    el.insertBefore(p, el.firstChild);
+  }
+
+  var refreshing = false, again = false;
+  function refresh() {
+    if (refreshing) { again = true; return; }
+    refreshing = true;
+    fetch(location.href, { headers: { "Gantry-Fragment": "1" }, credentials: "same-origin", cache: "no-store" })
+      .then(function (r) {
+        if (r.status === 401) { signIn(); return null; }
+        return r.ok ? r.text() : null;
+      })
+      .then(function (text) {
+        if (text === null) return;
+        var doc = new DOMParser().parseFromString("<!doctype html><body>" + text + "</body>", "text/html");
+        document.querySelectorAll("[data-live][id]").forEach(function (el) {
+          var fresh = doc.getElementById(el.id);
+          if (!fresh) return;
+          if (busy(el)) { markStale(el); return; }
+          if (el.tagName === "DETAILS") fresh.open = el.open;
+          el.replaceWith(fresh);
+          wireSliders(fresh);
+        });
+        document.body.dataset.refreshed = String(Date.now());
+      })
+      .catch(function () {})
+      .then(function () {
+        refreshing = false;
+        if (again) { again = false; refresh(); }
+      });
+  }
+
+  function live() {
+    var url = document.body.dataset.live;
+    var status = document.getElementById("live-status");
+    if (!url || !window.EventSource || !status) return;
+    var timer = null;
+    var es = new EventSource(url);
+    es.addEventListener("hello", function () { status.textContent = "live"; status.classList.add("on"); });
+    es.addEventListener("change", function (e) {
+      try { document.body.dataset.revision = JSON.parse(e.data).revision; } catch (_) {}
+      clearTimeout(timer);
+      timer = setTimeout(refresh, 100);
+    });
+    es.addEventListener("signed-out", function () { es.close(); signIn(); });
+    es.onerror = function () {
+      status.textContent = "reconnecting…";
+      status.classList.remove("on");
+    };
+  }
+
+  document.addEventListener("input", function (e) {
+    var f = e.target && e.target.closest && e.target.closest("form[method=post]");
+    if (f) f.setAttribute("data-dirty", "1");
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    wireSliders(document);
+    live();
+  });
 })();
