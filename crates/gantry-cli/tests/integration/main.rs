@@ -3,4 +3,5 @@
 mod cli;
 mod compat;
 mod crash;
+mod dashboard_e2e;
 mod support;

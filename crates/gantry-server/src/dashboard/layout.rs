@@ -19,7 +19,8 @@ pub struct NavItem {
 
 /// The main navigation, in display order. A new page module adds its
 /// `NAV` item here and its `router` in [`super::router`]; nothing else.
-pub const NAV: &[NavItem] = &[super::flags::NAV];
+pub const NAV: &[NavItem] =
+    &[super::flags::NAV, super::segments::NAV, super::environments::NAV, super::experiments::NAV, super::tokens::NAV, super::audit::NAV];
 
 const CSS: &str = include_str!("assets/app.css");
 const JS: &str = include_str!("assets/app.js");
@@ -47,7 +48,7 @@ fn html_response(status: StatusCode, body: String) -> Response {
 fn head(title: &str) -> Html {
     html!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{} · Gantry</title><link rel=\"stylesheet\" href=\"/ui/assets/app.css\"><script src=\"/ui/assets/app.js\" defer></script></head>",
+<title>{} · Gantry</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/ui/assets/app.css\"><script src=\"/ui/assets/app.js\" defer></script></head>",
         title
     )
 }
