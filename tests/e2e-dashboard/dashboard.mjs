@@ -155,13 +155,43 @@ try {
   step("evaluation debugger");
   await shoot(page, "flag-desktop");
 
-  // 8. A screenshot of every main page, desktop and phone width.
+  // 8. An experiment with data (through the API), so its page has results and a chart.
+  check((await api("POST", "/api/v1/flags", {
+    key: "e2e-button", variants: [{ name: "control", weight: 500 }, { name: "green", weight: 500 }],
+    environments: { production: { enabled: true } },
+  })).status === 201, "experiment flag");
+  check((await api("POST", "/api/v1/experiments", {
+    key: "e2e-exp", flag: "e2e-button", environment: "production", engine: "bayesian", hypothesis: "Green converts better",
+    metrics: [{ name: "converted", event: "purchase", kind: "conversion", role: "primary" }],
+  })).status === 201, "experiment created");
+  check((await api("POST", "/api/v1/experiments/e2e-exp/start", {})).status === 200, "experiment started");
+  const server = (await api("POST", "/api/v1/tokens", { kind: "server", environment: "production", name: "e2e events" })).json.secret;
+  const events = [];
+  for (let i = 0; i < 400; i++) {
+    const variant = i % 2 === 0 ? "control" : "green";
+    events.push({ type: "exposure", unit_id: "u" + i, flag: "e2e-button", variant });
+    if ((variant === "control" && i % 5 === 0) || (variant === "green" && i % 3 === 0)) {
+      events.push({ type: "track", unit_id: "u" + i, name: "purchase" });
+    }
+  }
+  const sent = await fetch(base + "/api/v1/events", {
+    method: "POST",
+    headers: { authorization: "Bearer " + server, "content-type": "application/json" },
+    body: JSON.stringify({ events }),
+  });
+  check(sent.status === 202, "events accepted");
+  await page.goto(base + "/ui/experiments/e2e-exp");
+  await page.locator("svg.chart").first().waitFor();
+  step("experiment results with a chart");
+
+  // 9. A screenshot of every main page, desktop and phone width.
   const pages = [
     ["flags", "/ui/flags"],
     ["flag", "/ui/flags/" + FLAG],
     ["segments", "/ui/segments"],
     ["environments", "/ui/environments"],
     ["experiments", "/ui/experiments"],
+    ["experiment", "/ui/experiments/e2e-exp"],
     ["tokens", "/ui/tokens"],
     ["audit", "/ui/audit"],
   ];
@@ -178,7 +208,7 @@ try {
   }
   step("screenshots", { dir: shots });
 
-  // 9. Sign out ends the session.
+  // 10. Sign out ends the session.
   await page.setViewportSize({ width: 1280, height: 900 });
   await page.goto(base + "/ui/flags");
   await page.getByRole("button", { name: "Sign out" }).click();

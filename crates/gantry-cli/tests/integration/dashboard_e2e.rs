@@ -78,11 +78,11 @@ fn dashboard_end_to_end_in_chromium() {
         .env("no_proxy", "127.0.0.1,localhost");
     let out = run(cmd, SCRIPT_TIMEOUT);
     assert!(out.ok(), "tests/e2e-dashboard/dashboard.mjs failed\n{}", out.describe());
-    for page in ["sign-in", "flags", "flag", "segments", "environments", "experiments", "tokens", "audit"] {
+    for page in ["sign-in", "flags", "flag", "segments", "environments", "experiments", "experiment", "tokens", "audit"] {
         let desktop = shots.join(format!("{page}-desktop.png"));
         assert!(fs::metadata(&desktop).is_ok_and(|m| m.len() > 1000), "screenshot {} missing", desktop.display());
     }
-    for page in ["flags", "flag", "segments", "environments", "experiments", "tokens", "audit"] {
+    for page in ["flags", "flag", "segments", "environments", "experiments", "experiment", "tokens", "audit"] {
         assert!(shots.join(format!("{page}-phone.png")).exists(), "phone screenshot of {page} missing");
     }
     drop(server);

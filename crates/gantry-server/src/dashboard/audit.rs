@@ -161,7 +161,7 @@ async fn list_audit<St: Store>(State(app): State<AppState<St>>, s: Session, q: R
     };
     let body = html!(
         "<h1>Audit log</h1>{}<form method=\"get\" action=\"/ui/audit\" class=\"filters\" role=\"search\"><div class=\"field grow\"><label for=\"audit-q\">Filter</label><input id=\"audit-q\" type=\"search\" name=\"q\" value=\"{}\" placeholder=\"action, target or actor\"></div><div class=\"field\"><button type=\"submit\">Filter</button></div></form>\
-<section id=\"audit-list\" data-live><ol class=\"audit\" reversed>{}</ol>{}</section><p class=\"hint\">Every entry is hash-chained to the previous one; <code>gantry audit verify</code> checks the chain.</p>",
+<section id=\"audit-list\" data-live><ul class=\"audit\">{}</ul>{}</section><p class=\"hint\">Every entry is hash-chained to the previous one; <code>gantry audit verify</code> checks the chain.</p>",
         error.as_ref().map(error_box).unwrap_or_default(),
         q.q.clone().unwrap_or_default(),
         if rows.as_str().is_empty() { html!("<p class=\"empty\">No entries.</p>") } else { rows },

@@ -156,7 +156,11 @@ pub fn lift_chart(m: &MetricResult) -> Html {
     ));
     let first = rows.first().map(|(_, c)| *c);
     for (v, anchor) in [(lo, "start"), (0.0, "middle"), (hi, "end")] {
-        let label = first.map(|c| fmt_lift(c, v)).unwrap_or_default();
+        // Ends too close to the zero mark would overprint its label.
+        if v != 0.0 && (x(v) - zero).abs() < 70.0 {
+            continue;
+        }
+        let label = if v == 0.0 { "0".to_owned() } else { first.map(|c| fmt_lift(c, v)).unwrap_or_default() };
         body.push(html!("<text x=\"{}\" y=\"{}\" text-anchor=\"{}\">{}</text>", fmt(x(v)), fmt(height - 8.0), anchor, label));
     }
     for (i, (name, c)) in rows.iter().enumerate() {
@@ -203,7 +207,7 @@ fn metric_section(m: &MetricResult) -> Html {
         .iter()
         .map(|v| match &v.comparison {
             None => html!(
-                "<tr><th scope=\"row\">{} <span class=\"muted small\">control</span></th><td class=\"num\" data-label=\"Units\">{}</td><td class=\"num\" data-label=\"Mean\">{}</td><td data-label=\"Lift\">—</td><td data-label=\"Interval\">—</td><td class=\"num\" data-label=\"p-value\">—</td><td class=\"num\" data-label=\"Chance to win\">—</td><td data-label=\"Verdict\">baseline</td></tr>",
+                "<tr><th scope=\"row\">{}</th><td class=\"num\" data-label=\"Units\">{}</td><td class=\"num\" data-label=\"Mean\">{}</td><td data-label=\"Lift\">—</td><td data-label=\"Interval\">—</td><td class=\"num\" data-label=\"p-value\">—</td><td class=\"num\" data-label=\"Chance to win\">—</td><td data-label=\"Verdict\">baseline</td></tr>",
                 v.variant,
                 v.units,
                 num(v.mean)
