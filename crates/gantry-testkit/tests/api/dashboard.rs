@@ -758,3 +758,61 @@ async fn live_stream_says_signed_out_when_the_session_ends() {
     }
     assert!(seen.contains("event: signed-out"), "{seen}");
 }
+
+/// Every dashboard route (the table a new page extends), without a session
+/// and with only an API token: reads lead to sign-in, writes change nothing.
+#[tokio::test]
+async fn every_dashboard_route_needs_a_session() {
+    let app = fixture().await;
+    let head = audit_head(&app).await;
+    let gets = [
+        "/ui/flags",
+        "/ui/flags/checkout",
+        "/ui/segments",
+        "/ui/environments",
+        "/ui/experiments",
+        "/ui/experiments/x",
+        "/ui/tokens",
+        "/ui/audit",
+    ];
+    let posts = [
+        "/ui/flags",
+        "/ui/flags/checkout/environments/production/toggle",
+        "/ui/flags/checkout/environments/production/rules",
+        "/ui/flags/checkout/variants",
+        "/ui/segments",
+        "/ui/segments/1",
+        "/ui/segments/1/delete",
+        "/ui/environments",
+        "/ui/environments/production",
+        "/ui/environments/production/delete",
+        "/ui/experiments/x/start",
+        "/ui/experiments/x/stop",
+        "/ui/tokens",
+        "/ui/tokens/x/revoke",
+        "/ui/sign-out",
+    ];
+    let ui = Ui::new(&app);
+    for path in gets {
+        for rb in [ui.http.get(app.url(path)), ui.http.get(app.url(path)).bearer_auth(&app.tokens.admin)] {
+            let r = send(rb).await;
+            assert_eq!(r.status, 303, "GET {path}: {}", r.text);
+            assert!(r.header("location").is_some_and(|l| l.starts_with("/ui/sign-in?next=")), "GET {path}");
+        }
+    }
+    for path in posts {
+        for rb in [ui.http.post(app.url(path)), ui.http.post(app.url(path)).bearer_auth(&app.tokens.admin)] {
+            let r = send(rb.form(&[("on", "true"), ("confirm", "yes"), ("key", "x")])).await;
+            assert_eq!(r.status, 303, "POST {path}: {}", r.text);
+        }
+    }
+    assert_eq!(audit_head(&app).await, head, "nothing was written");
+    // The sign-in page and the assets are public; unknown dashboard paths are an HTML 404.
+    assert_eq!(send(ui.http.get(app.url("/ui/sign-in"))).await.status, 200);
+    let css = send(ui.http.get(app.url("/ui/assets/app.css"))).await;
+    assert!(css.status == 200 && css.header("content-type").is_some_and(|c| c.starts_with("text/css")));
+    let js = send(ui.http.get(app.url("/ui/assets/app.js"))).await;
+    assert!(js.status == 200 && js.text.contains("EventSource"));
+    let missing = send(ui.http.get(app.url("/ui/no-such-page"))).await;
+    assert!(missing.status == 404 && missing.text.contains("Not found"));
+}
