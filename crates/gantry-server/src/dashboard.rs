@@ -115,7 +115,7 @@ pub fn see_other(path: &str) -> Response {
 /// `confirm=yes`, or back to `cancel`.
 pub fn confirm_page(s: &Session, current: &str, question: &str, why: &str, action: &str, button: &str, cancel: &str) -> Response {
     let body = crate::html!(
-        "<section class=\"card confirm\" aria-labelledby=\"confirm-h\"><h1 id=\"confirm-h\">{}</h1><p>{}</p><div class=\"actions\"><form method=\"post\" action=\"{}\">{}<input type=\"hidden\" name=\"confirm\" value=\"yes\"><button type=\"submit\" class=\"danger\" autofocus>{}</button></form><a href=\"{}\">Cancel</a></div></section>",
+        "<section class=\"card confirm\" aria-labelledby=\"confirm-h\"><h1 id=\"confirm-h\">{}</h1><p>{}</p><div class=\"actions\"><form method=\"post\" action=\"{}\">{}<input type=\"hidden\" name=\"confirm\" value=\"yes\"><button type=\"submit\" class=\"danger\">{}</button></form><a href=\"{}\">Cancel</a></div></section>",
         question,
         why,
         action,

@@ -548,7 +548,7 @@ fn confirm_page(s: &Session, key: &str, env: &str, on: bool) -> Response {
         "<section class=\"card confirm\" aria-labelledby=\"confirm-h\"><h1 id=\"confirm-h\">Turn <code>{}</code> {} in {}?</h1>\
 <p><strong>{}</strong> is a protected environment: this changes what real users get, at once.</p>\
 <div class=\"actions\"><form method=\"post\" action=\"/ui/flags/{}/environments/{}/toggle\">{}<input type=\"hidden\" name=\"on\" value=\"{}\"><input type=\"hidden\" name=\"confirm\" value=\"yes\">\
-<button type=\"submit\" class=\"{}\" autofocus>Yes, turn it {} in {}</button></form><a href=\"{}\">Cancel</a></div></section>",
+<button type=\"submit\" class=\"{}\">Yes, turn it {} in {}</button></form><a href=\"{}\">Cancel</a></div></section>",
         key,
         what,
         env,

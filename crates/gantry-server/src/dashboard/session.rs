@@ -337,6 +337,7 @@ fn sign_in_page(token: &str, next: &str, error: Option<&str>) -> Html {
 /// The sign-in form.
 pub async fn get_sign_in<St: Store>(
     State(app): State<AppState<St>>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     q: Result<Query<SignInParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
@@ -350,7 +351,7 @@ pub async fn get_sign_in<St: Store>(
     }
     let token = random_hex(16);
     let mut r = layout::bare("Sign in", sign_in_page(&token, &next, None));
-    r.headers_mut().append(header::SET_COOKIE, set_cookie(SIGNIN_COOKIE, &token, "/ui/sign-in", Some(3600), false));
+    r.headers_mut().append(header::SET_COOKIE, set_cookie(SIGNIN_COOKIE, &token, "/ui/sign-in", Some(3600), over_tls(&uri, &headers)));
     r
 }
 

@@ -816,3 +816,15 @@ async fn every_dashboard_route_needs_a_session() {
     let missing = send(ui.http.get(app.url("/ui/no-such-page"))).await;
     assert!(missing.status == 404 && missing.text.contains("Not found"));
 }
+
+#[tokio::test]
+async fn sign_in_and_confirmation_snapshots() {
+    let app = fixture().await;
+    let form = send(Ui::new(&app).http.get(app.url("/ui/sign-in?next=%2Fui%2Faudit"))).await;
+    assert_eq!(form.status, 200);
+    insta::assert_snapshot!("dashboard_sign_in", scrub(&form.text));
+    let ui = Ui::signed_in(&app).await;
+    let confirm = ui.post("/ui/flags/checkout/environments/production/toggle", &[("on", "false")]).await;
+    assert_eq!(confirm.status, 200);
+    insta::assert_snapshot!("dashboard_confirm_production", scrub(&confirm.text));
+}
