@@ -95,6 +95,9 @@ try {
 
   // 3. A 25 % rollout in staging, with the slider.
   const staging = page.locator("#rules-staging");
+  // Environments without rules start folded: open with the keyboard.
+  await staging.locator("summary").focus();
+  await page.keyboard.press("Enter");
   await staging.locator("select[name='r0.type']").selectOption("rollout");
   await staging.locator("#r-staging-0-pct").fill("25");
   check((await staging.locator("#r-staging-0-out").textContent()) === "25 %", "slider read-out shows 25 %");

@@ -281,11 +281,17 @@ fn rules_editor(v: &Views, s: &Session, f: &StoredFlag, env: &str) -> Html {
         "Rules are checked in order; the first that matches decides. Nobody else gets the flag."
     };
     html!(
-        "<details class=\"card\" id=\"rules-{}\" data-live open><summary><h3>Rules in {}</h3></summary><p class=\"hint\">{}</p>\
+        "<details class=\"card\" id=\"rules-{}\" data-live{}><summary><h3>Rules in {} <span class=\"muted small\">({})</span></h3></summary><p class=\"hint\">{}</p>\
 <form method=\"post\" action=\"/ui/flags/{}/environments/{}/rules\" class=\"stack\">{}<input type=\"hidden\" name=\"version\" value=\"{}\">{}\
 <button type=\"submit\" class=\"primary\">Save rules in {}</button></form></details>",
         env,
+        if rules.is_empty() { Html::new() } else { html!(" open") },
         env,
+        match rules.len() {
+            0 => "no rules".to_owned(),
+            1 => "1 rule".to_owned(),
+            n => format!("{n} rules"),
+        },
         behaviour,
         Seg(&f.flag.key),
         Seg(env),
