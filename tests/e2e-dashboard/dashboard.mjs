@@ -19,7 +19,8 @@ if (!base || !token) {
 mkdirSync(shots, { recursive: true });
 
 const FLAG = "e2e-checkout";
-const TIMEOUT = 15000;
+// Generous: the suite runs this next to CPU-heavy tests on two cores.
+const TIMEOUT = 60000;
 
 function check(cond, what) {
   if (!cond) throw new Error("check failed: " + what);
@@ -137,10 +138,12 @@ try {
   await page.waitForFunction(() => document.getElementById("live-status").textContent === "live");
   await page.evaluate(() => { window.__noReload = true; });
   check(await page.locator("#env-development .badge.big.off").isVisible(), "development starts off");
+  await page.locator("#env-development button").focus();
   const toggled = await api("POST", "/api/v1/flags/" + FLAG + "/environments/development/on");
   check(toggled.status === 200, "API toggle: " + toggled.text);
   await page.locator("#env-development .badge.big.on").waitFor();
   check(await page.evaluate(() => window.__noReload === true), "the page was not reloaded");
+  check(await page.evaluate(() => !!document.activeElement.closest("#env-development")), "keyboard focus stays on the swapped section's button");
   step("live update from the API");
 
   // 7. The evaluation debugger.

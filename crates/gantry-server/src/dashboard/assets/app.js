@@ -25,6 +25,23 @@
     return !!el.querySelector("form[data-dirty]");
   }
 
+  // Keyboard users keep their place when the section under focus is swapped:
+  // find the same element (by id, or the button of the same form) in the new one.
+  function focusKey(el) {
+    var a = document.activeElement;
+    if (!a || a === document.body || !el.contains(a)) return null;
+    if (a.id) { var id = a.id; return function (root) { return root.querySelector("#" + CSS.escape(id)); }; }
+    var form = a.closest("form");
+    if (form && form.getAttribute("action")) {
+      var action = form.getAttribute("action");
+      return function (root) {
+        var f = Array.prototype.find.call(root.querySelectorAll("form"), function (x) { return x.getAttribute("action") === action; });
+        return f ? f.querySelector("button") : null;
+      };
+    }
+    return null;
+  }
+
   function markStale(el) {
     if (el.querySelector(".stale-note")) return;
     var p = document.createElement("p");
@@ -51,8 +68,13 @@
           if (!fresh) return;
           if (busy(el)) { markStale(el); return; }
           if (el.tagName === "DETAILS") fresh.open = el.open;
+          var refocus = focusKey(el);
           el.replaceWith(fresh);
           wireSliders(fresh);
+          if (refocus) {
+            var target = refocus(fresh);
+            if (target) target.focus();
+          }
         });
         document.body.dataset.refreshed = String(Date.now());
       })
