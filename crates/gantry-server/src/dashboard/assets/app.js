@@ -101,6 +101,12 @@
     es.onerror = function () {
       status.textContent = "reconnecting…";
       status.classList.remove("on");
+      // A refused stream (401: the session ended, e.g. on a server restart) is not retried by the browser.
+      if (es.readyState === 2) {
+        fetch(location.href, { headers: { "Gantry-Fragment": "1" }, credentials: "same-origin", cache: "no-store" })
+          .then(function (r) { if (r.status === 401) signIn(); else setTimeout(live, 5000); })
+          .catch(function () { setTimeout(live, 5000); });
+      }
     };
   }
 
