@@ -311,7 +311,7 @@ pub struct SignInParams {
 /// Only paths of this dashboard are followed after sign-in (no open redirect).
 fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(n) if n.starts_with("/ui/") && !n.starts_with("//") && !n.contains('\\') => n,
+        Some(n) if n.starts_with("/ui/") && !n.contains('\\') && n.bytes().all(|b| b.is_ascii_graphic()) => n,
         _ => "/ui/flags",
     }
 }
@@ -432,7 +432,7 @@ mod tests {
     #[test]
     fn only_dashboard_paths_are_followed() {
         assert_eq!(safe_next(Some("/ui/flags/x")), "/ui/flags/x");
-        for bad in ["//evil.example", "https://evil.example", "/api/v1/flags", "/ui\\..", "/\\evil"] {
+        for bad in ["//evil.example", "https://evil.example", "/api/v1/flags", "/ui\\..", "/\\evil", "/ui/x\r\nSet-Cookie: a=b", "/ui/ x"] {
             assert_eq!(safe_next(Some(bad)), "/ui/flags", "{bad}");
         }
     }

@@ -828,3 +828,16 @@ async fn sign_in_and_confirmation_snapshots() {
     assert_eq!(confirm.status, 200);
     insta::assert_snapshot!("dashboard_confirm_production", scrub(&confirm.text));
 }
+
+#[tokio::test]
+async fn sign_in_follows_only_dashboard_paths() {
+    let app = TestApp::spawn().await;
+    let ui = Ui::new(&app);
+    for (next, kept) in
+        [("%2Fui%2Faudit", "/ui/audit"), ("https%3A%2F%2Fevil.example", "/ui/flags"), ("%2Fui%2Fx%0D%0ASet-Cookie%3A%20a%3Db", "/ui/flags")]
+    {
+        let r = send(ui.http.get(app.url(&format!("/ui/sign-in?next={next}")))).await;
+        assert_eq!(r.status, 200, "{next}");
+        assert!(r.text.contains(&format!("name=\"next\" value=\"{kept}\"")), "{next}: {}", r.text);
+    }
+}
