@@ -2,7 +2,9 @@
 # The whole test suite: formatting, lints, and every test. This is the
 # command README.md names and .ci/run calls. It fetches pinned test peers
 # (npm packages, and the npm + pip SDKs pinned in compat/) itself into
-# target/test-deps.
+# target/test-deps, and Debian's chromium plus playwright-core (pinned in
+# tests/e2e-dashboard/) for the dashboard browser test, whose screenshots
+# land in target/dashboard-screenshots.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +13,27 @@ step() { printf '\n==> %s\n' "$*"; }
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   step "installing cargo-nextest"
   cargo install cargo-nextest --locked
+fi
+
+step "browser for the dashboard end-to-end test (Debian chromium)"
+if [ ! -x /usr/bin/chromium ]; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y chromium
+else
+  echo "/usr/bin/chromium present"
+fi
+
+step "playwright-core for the dashboard end-to-end test (npm ci, pinned lockfile)"
+e2e_dir=target/test-deps/e2e-dashboard
+if ! cmp -s tests/e2e-dashboard/package-lock.json "$e2e_dir/.installed-lockfile" || [ ! -d "$e2e_dir/node_modules/playwright-core" ]; then
+  mkdir -p "$e2e_dir"
+  cp tests/e2e-dashboard/package.json tests/e2e-dashboard/package-lock.json "$e2e_dir/"
+  (cd "$e2e_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  cp tests/e2e-dashboard/package-lock.json "$e2e_dir/.installed-lockfile"
+else
+  echo "$e2e_dir up to date"
 fi
 
 step "cargo fmt --check"

@@ -146,7 +146,7 @@ async fn get_environment<St: Store>(
 }
 
 /// Creates an environment.
-async fn create_environment<St: Store>(
+pub(crate) async fn create_environment<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Json(env): Json<Environment>,
@@ -171,7 +171,7 @@ async fn create_environment<St: Store>(
 }
 
 /// Replaces an environment's settings.
-async fn update_environment<St: Store>(
+pub(crate) async fn update_environment<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path(name): Path<String>,
@@ -201,7 +201,7 @@ fn validate_invalid(field: &str, message: &str) -> validate::Invalid {
 }
 
 /// Deletes an environment (its configuration stays in flags until they are saved again).
-async fn delete_environment<St: Store>(
+pub(crate) async fn delete_environment<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path(name): Path<String>,
@@ -287,7 +287,7 @@ async fn get_flag<St: Store>(State(app): State<AppState<St>>, _admin: AdminPrinc
 }
 
 /// Creates a flag.
-async fn create_flag<St: Store>(
+pub(crate) async fn create_flag<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Json(flag): Json<Flag>,
@@ -346,7 +346,7 @@ async fn write_flag<St: Store>(
 }
 
 /// Replaces a flag. `If-Match` makes it conditional (412 when stale).
-async fn update_flag<St: Store>(
+pub(crate) async fn update_flag<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path(key): Path<String>,
@@ -361,7 +361,7 @@ async fn update_flag<St: Store>(
 }
 
 /// Replaces one environment's configuration of a flag.
-async fn update_flag_environment<St: Store>(
+pub(crate) async fn update_flag_environment<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path((key, env)): Path<(String, String)>,
@@ -391,7 +391,7 @@ async fn switch<St: Store>(app: AppState<St>, p: Principal, key: String, env: St
 }
 
 /// Turns a flag on in an environment.
-async fn switch_on<St: Store>(
+pub(crate) async fn switch_on<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path((key, env)): Path<(String, String)>,
@@ -401,7 +401,7 @@ async fn switch_on<St: Store>(
 }
 
 /// Turns a flag off in an environment (the kill switch).
-async fn switch_off<St: Store>(
+pub(crate) async fn switch_off<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path((key, env)): Path<(String, String)>,
@@ -411,7 +411,7 @@ async fn switch_off<St: Store>(
 }
 
 /// Deletes a flag. Flags that others require as a prerequisite cannot be deleted.
-async fn delete_flag<St: Store>(
+pub(crate) async fn delete_flag<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path(key): Path<String>,
@@ -461,7 +461,7 @@ async fn get_segment<St: Store>(State(app): State<AppState<St>>, _admin: AdminPr
 }
 
 /// Creates a segment.
-async fn create_segment<St: Store>(
+pub(crate) async fn create_segment<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Json(seg): Json<Segment>,
@@ -484,7 +484,7 @@ async fn create_segment<St: Store>(
 }
 
 /// Replaces a segment.
-async fn update_segment<St: Store>(
+pub(crate) async fn update_segment<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path(id): Path<String>,
@@ -515,7 +515,7 @@ async fn update_segment<St: Store>(
 }
 
 /// Deletes a segment that no flag uses.
-async fn delete_segment<St: Store>(
+pub(crate) async fn delete_segment<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path(id): Path<String>,
@@ -551,7 +551,7 @@ async fn delete_segment<St: Store>(
 
 // === tokens ===
 
-fn token_info(t: &StoredToken) -> TokenInfo {
+pub(crate) fn token_info(t: &StoredToken) -> TokenInfo {
     TokenInfo {
         id: t.id.clone(),
         kind: t.kind,
@@ -616,25 +616,31 @@ async fn create_token<St: Store>(
     AdminPrincipal(p): AdminPrincipal,
     Json(req): Json<CreateTokenRequest>,
 ) -> ApiResult<Response> {
+    let created = create_token_for(&app, &p, &req).await?;
+    Ok((StatusCode::CREATED, axum::Json(created)).into_response())
+}
+
+/// Creates a token (audited); the one place a secret is returned. Shared by
+/// the API handler and the dashboard.
+pub(crate) async fn create_token_for<St: Store>(app: &AppState<St>, p: &Principal, req: &CreateTokenRequest) -> ApiResult<CreatedToken> {
     let now = app.clock.now();
     let mut out = None;
     let r = app
         .write(|v| {
-            let (t, secret) = new_token(&req, &env_names(v), now)?;
+            let (t, secret) = new_token(req, &env_names(v), now)?;
             let info = token_info(&t);
             let m = Mutation::InsertToken(t);
-            let a = audit(&p, "token.create", "token", &info.id, None, json_of(&info));
+            let a = audit(p, "token.create", "token", &info.id, None, json_of(&info));
             out = Some(CreatedToken { info, secret });
             Ok::<_, ApiError>((vec![m], vec![a], vec![]))
         })
         .await?;
     committed(r)?;
-    let created = out.ok_or_else(|| ApiError::new(ErrorCode::Internal, "token not built"))?;
-    Ok((StatusCode::CREATED, axum::Json(created)).into_response())
+    out.ok_or_else(|| ApiError::new(ErrorCode::Internal, "token not built"))
 }
 
 /// Revokes a token (immediately refused afterwards).
-async fn revoke_token<St: Store>(
+pub(crate) async fn revoke_token<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path(id): Path<String>,
@@ -888,7 +894,7 @@ async fn import_unleash<St: Store>(
 
 // === usage ===
 
-fn usage_rows<St: Store>(app: &AppState<St>, stored: Vec<gantry_core::UsageRow>) -> Vec<FlagUsage> {
+pub(crate) fn usage_rows<St: Store>(app: &AppState<St>, stored: Vec<gantry_core::UsageRow>) -> Vec<FlagUsage> {
     // Stored rows plus what is counted but not yet flushed.
     let mut map: std::collections::BTreeMap<(String, String), gantry_core::UsageRow> =
         stored.into_iter().map(|r| ((r.flag.clone(), r.environment.clone()), r)).collect();

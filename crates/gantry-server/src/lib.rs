@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod dashboard;
 pub mod error;
 pub mod evaluation;
 pub mod experiments;
@@ -130,6 +131,7 @@ pub fn router<St: Store>(state: AppState<St>) -> Router {
         .merge(ops::router::<St>())
         .merge(maintenance::router::<St>())
         .merge(releases::router::<St>())
+        .merge(dashboard::router::<St>())
         .route("/api/openapi.json", axum::routing::get(openapi::get_openapi))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(|| async {

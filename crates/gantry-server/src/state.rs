@@ -300,6 +300,8 @@ pub struct Inner<S> {
     pub env_admin_hash: Option<String>,
     /// Event ingestion and experiment aggregates.
     pub events: crate::experiments::Ingest,
+    /// Dashboard sessions.
+    pub dashboard: crate::dashboard::Sessions,
 }
 
 /// The application state handed to every handler. Cheap to clone.
@@ -379,6 +381,7 @@ impl<S: Store> AppState<S> {
                 shutdown_tx,
                 env_admin_hash,
                 events: crate::experiments::Ingest::new(max_pending_events),
+                dashboard: crate::dashboard::Sessions::default(),
             }),
         };
         let views = app.views();

@@ -26,7 +26,7 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(420);
 /// How long the one-time package installation may take.
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
 }
 
@@ -34,7 +34,7 @@ fn compat_src() -> PathBuf {
     repo().join("compat")
 }
 
-fn deps() -> PathBuf {
+pub(crate) fn deps() -> PathBuf {
     repo().join("target/test-deps")
 }
 
@@ -47,7 +47,7 @@ fn venv() -> PathBuf {
     deps().join("compat-venv")
 }
 
-struct Finished {
+pub(crate) struct Finished {
     status: Option<ExitStatus>,
     stdout: String,
     stderr: String,
@@ -55,11 +55,11 @@ struct Finished {
 }
 
 impl Finished {
-    fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         self.status.is_some_and(|s| s.success())
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let status = match self.status {
             Some(s) => format!("{s}"),
             None => "killed after the time limit".to_owned(),
@@ -74,7 +74,7 @@ impl Finished {
 }
 
 /// Runs a command to completion (or kills it after `limit`), capturing both streams.
-fn run(mut cmd: Command, limit: Duration) -> Finished {
+pub(crate) fn run(mut cmd: Command, limit: Duration) -> Finished {
     let what = format!("{cmd:?}");
     let start = Instant::now();
     let mut child = cmd
@@ -107,13 +107,13 @@ fn run(mut cmd: Command, limit: Duration) -> Finished {
 }
 
 /// Fails (not skips) when a required tool is missing.
-fn require_tool(tool: &str) {
+pub(crate) fn require_tool(tool: &str) {
     let ok = Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
     assert!(ok, "`{tool}` is required by the SDK compatibility tests (compat/) but was not found on PATH; install Node 20+ with npm and Python 3.9+ with venv");
 }
 
 /// Writes `to` only when its content differs (other test processes may be reading it).
-fn sync_file(from: &Path, to: &Path) {
+pub(crate) fn sync_file(from: &Path, to: &Path) {
     let data = fs::read(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display()));
     if fs::read(to).ok().as_deref() != Some(&data[..]) {
         fs::create_dir_all(to.parent().expect("parent")).expect("create dir");

@@ -4,4 +4,5 @@ mod cli;
 mod compat;
 mod crash;
 mod remote;
+mod dashboard_e2e;
 mod support;

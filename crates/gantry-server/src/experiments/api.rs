@@ -324,7 +324,7 @@ async fn transition<St: Store>(app: AppState<St>, p: Principal, key: String, sta
 }
 
 /// Starts a draft experiment: from now on exposures and metric events count.
-async fn start_experiment<St: Store>(
+pub(crate) async fn start_experiment<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path(key): Path<String>,
@@ -333,7 +333,7 @@ async fn start_experiment<St: Store>(
 }
 
 /// Stops a running experiment; its results stay.
-async fn stop_experiment<St: Store>(
+pub(crate) async fn stop_experiment<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path(key): Path<String>,
@@ -538,6 +538,11 @@ async fn get_results<St: Store>(
     _a: AdminPrincipal,
     Path(key): Path<String>,
 ) -> ApiResult<Json<ResultsResponse>> {
+    results_of(&app, key).map(Json)
+}
+
+/// The current analysis of an experiment (shared by the API and the dashboard).
+pub(crate) fn results_of<St: Store>(app: &AppState<St>, key: String) -> ApiResult<ResultsResponse> {
     let v = app.views();
     let e = &v.experiments.get(&key).ok_or_else(|| not_found(&key))?.experiment;
     let variants = experiment_variants(e, &v);
@@ -552,11 +557,11 @@ async fn get_results<St: Store>(
     };
     let analysis = gantry_stats::analyze::analyze(&input, &settings_of(e))
         .map_err(|err| ApiError::new(ErrorCode::InvalidState, format!("cannot analyse: {err}")))?;
-    Ok(Json(ResultsResponse {
+    Ok(ResultsResponse {
         experiment: key,
         status: e.status,
         units: input.variants.iter().map(|x| (x.name.clone(), x.units)).collect(),
         unknown_variant_exposures: unknown,
         analysis,
-    }))
+    })
 }

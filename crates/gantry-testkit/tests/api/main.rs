@@ -4,6 +4,7 @@ mod admin_api;
 mod auth_matrix;
 mod bad_input;
 mod conformance;
+mod dashboard;
 mod evaluation_api;
 mod experiments;
 mod maintenance;
