@@ -187,7 +187,9 @@ pub async fn serve<St: Store>(
             }
         })
     };
-    let writer = tokio::spawn(experiments::run_writer(state.clone()));
+    // Dropping `serve` (an abort) also aborts the events writer, as a crash
+    // would: it neither folds further nor saves a checkpoint.
+    let mut writer = AbortOnDrop(tokio::spawn(experiments::run_writer(state.clone())));
     let app = router(state.clone());
     let st = state.clone();
     // Stream events are small writes: send them at once instead of waiting for
@@ -204,9 +206,18 @@ pub async fn serve<St: Store>(
     state.begin_shutdown();
     let _ = flusher.await;
     let _ = poller.await;
-    let _ = writer.await;
+    let _ = (&mut writer.0).await;
     if let Err(e) = state.flush_usage().await {
         tracing::warn!(error = %e, "final usage flush failed");
     }
     result
+}
+
+/// Aborts the task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -3,6 +3,6 @@
 mod cli;
 mod compat;
 mod crash;
-mod remote;
 mod dashboard_e2e;
+mod remote;
 mod support;
