@@ -201,6 +201,97 @@ pub fn lift_chart(m: &MetricResult) -> Html {
     )
 }
 
+/// Lift over time: per treatment, the cumulative lift (line) and its interval
+/// (band) at each point of the results history, zero dashed.
+pub fn time_chart(index: usize, name: &str, history: &crate::experiments::api::ResultsHistory) -> Html {
+    // (point, treatment) → comparison
+    let series: Vec<Vec<Option<&Comparison>>> = history
+        .points
+        .iter()
+        .map(|p| {
+            p.analysis.metrics.get(index).map(|m| m.variants.iter().skip(1).map(|v| v.comparison.as_ref()).collect()).unwrap_or_default()
+        })
+        .collect();
+    let treatments: Vec<&str> = history
+        .points
+        .last()
+        .and_then(|p| p.analysis.metrics.get(index))
+        .map(|m| m.variants.iter().skip(1).map(|v| v.variant.as_str()).collect())
+        .unwrap_or_default();
+    let (mut lo, mut hi) = (0.0f64, 0.0f64);
+    for c in series.iter().flatten().flatten() {
+        for x in c.interval.iter().flatten().chain(lift_of(c).iter()) {
+            if x.is_finite() {
+                lo = lo.min(*x);
+                hi = hi.max(*x);
+            }
+        }
+    }
+    if hi - lo < 1e-12 {
+        lo -= 0.01;
+        hi += 0.01;
+    }
+    let pad = (hi - lo) * 0.08;
+    let (lo, hi) = (lo - pad, hi + pad);
+    let (left, width, top, height) = (60.0, 520.0, 10.0, 160.0);
+    let n = series.len().max(2);
+    let x = |i: usize| left + width * i as f64 / (n - 1) as f64;
+    let y = |v: f64| top + (hi - v) / (hi - lo) * height;
+    let f = |v: f64| format!("{v:.1}");
+    let mut body = Html::new();
+    body.push(html!(
+        "<line class=\"zero\" x1=\"{}\" x2=\"{}\" y1=\"{}\" y2=\"{}\"></line>",
+        f(left),
+        f(left + width),
+        f(y(0.0)),
+        f(y(0.0))
+    ));
+    let first = series.iter().flatten().flatten().next().copied();
+    for v in [lo, 0.0, hi] {
+        let label = if v == 0.0 { "0".to_owned() } else { first.map(|c| fmt_lift(c, v)).unwrap_or_default() };
+        body.push(html!("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>", f(left - 6.0), f(y(v) + 4.0), label));
+    }
+    for (t, tname) in treatments.iter().enumerate() {
+        let pts: Vec<(usize, &Comparison)> =
+            series.iter().enumerate().filter_map(|(i, p)| p.get(t).copied().flatten().map(|c| (i, c))).collect();
+        let band: Vec<(usize, [f64; 2])> = pts.iter().filter_map(|(i, c)| c.interval.map(|iv| (*i, iv))).collect();
+        if band.len() >= 2 {
+            let upper = band.iter().map(|(i, [_, b])| format!("{},{}", f(x(*i)), f(y(*b))));
+            let lower = band.iter().rev().map(|(i, [a, _])| format!("{},{}", f(x(*i)), f(y(*a))));
+            let poly: Vec<String> = upper.chain(lower).collect();
+            body.push(html!("<polygon class=\"band s{}\" points=\"{}\"></polygon>", t % 4, poly.join(" ")));
+        }
+        let line: Vec<String> = pts.iter().filter_map(|(i, c)| lift_of(c).map(|l| format!("{},{}", f(x(*i)), f(y(l))))).collect();
+        if !line.is_empty() {
+            body.push(html!("<polyline class=\"trend s{}\" points=\"{}\"></polyline>", t % 4, line.join(" ")));
+            body.push(html!(
+                "<text x=\"{}\" y=\"{}\" class=\"s{}\">{}</text>",
+                f(left + width + 4.0),
+                f(top + 12.0 + 14.0 * t as f64),
+                t % 4,
+                *tname
+            ));
+        }
+    }
+    let span = match (history.points.first(), history.points.last()) {
+        (Some(a), Some(b)) => format!("from {} to {}", fmt_rfc3339(&a.at), fmt_rfc3339(&b.at)),
+        _ => String::new(),
+    };
+    body.push(html!(
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+        f(left + width / 2.0),
+        f(top + height + 22.0),
+        span.clone()
+    ));
+    html!(
+        "<svg class=\"chart\" viewBox=\"0 0 640 {}\" role=\"img\" aria-label=\"{}\"><title>Lift of {} over time, with intervals</title>{}</svg>",
+        f(top + height + 30.0),
+        format!("Lift of {name} versus control over time ({} points {span})", history.points.len()),
+        name,
+        body
+    )
+}
+
 fn metric_section(m: &MetricResult) -> Html {
     let rows: Html = m
         .variants
@@ -232,7 +323,7 @@ fn metric_section(m: &MetricResult) -> Html {
         .collect();
     html!(
         "<section class=\"card\" aria-labelledby=\"m-{}\"><h2 id=\"m-{}\">{}</h2><div class=\"table-wrap\"><table class=\"stack-sm\"><thead><tr><th scope=\"col\">Variant</th><th scope=\"col\" class=\"num\">Units</th><th scope=\"col\" class=\"num\">Mean</th><th scope=\"col\">Lift</th><th scope=\"col\">Interval</th><th scope=\"col\" class=\"num\">p-value</th><th scope=\"col\" class=\"num\">Chance to win</th><th scope=\"col\">Verdict</th></tr></thead><tbody>{}</tbody></table></div>{}\
-<p class=\"hint\">The results API reports the analysis as of now and keeps no history, so the chart shows each lift and its interval now, not over time.</p></section>",
+</section>",
         Seg(&m.name),
         Seg(&m.name),
         m.name,
@@ -241,7 +332,13 @@ fn metric_section(m: &MetricResult) -> Html {
     )
 }
 
-fn render(s: &Session, e: &Experiment, results: Result<ResultsResponse, ApiError>, error: Option<&ApiError>) -> Response {
+fn render(
+    s: &Session,
+    e: &Experiment,
+    results: Result<ResultsResponse, ApiError>,
+    history: Option<crate::experiments::api::ResultsHistory>,
+    error: Option<&ApiError>,
+) -> Response {
     let actions = match e.status {
         ExperimentStatus::Draft => html!(
             "<form method=\"post\" action=\"/ui/experiments/{}/start\">{}<button type=\"submit\" class=\"turn-on\">Start</button></form>",
@@ -270,7 +367,23 @@ fn render(s: &Session, e: &Experiment, results: Result<ResultsResponse, ApiError
                 )
             };
             let units: Html = r.units.iter().map(|(n, u)| html!("<li>{}: {} units</li>", n, *u)).collect();
-            let metrics: Html = r.analysis.metrics.iter().map(metric_section).collect();
+            let metrics: Html = r
+                .analysis
+                .metrics
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    let mut section = metric_section(m);
+                    if let Some(h) = history.as_ref() {
+                        section.push(html!(
+                            "<section class=\"card\"><h3>{} over time</h3>{}<p class=\"hint\">Cumulative: each point analyses the units first exposed by then.</p></section>",
+                            m.name,
+                            time_chart(i, &m.name, h)
+                        ));
+                    }
+                    section
+                })
+                .collect();
             html!("<section id=\"results\" data-live>{}<h2>Exposed units</h2><ul>{}</ul>{}</section>", srm, units, metrics)
         }
         Err(err) => error_box(&err),
@@ -301,7 +414,8 @@ async fn show<St: Store>(app: &AppState<St>, s: &Session, key: &str, error: Opti
         return layout::not_found().await;
     };
     let results = crate::experiments::api::results_of(app, key.to_owned());
-    render(s, &e, results, error)
+    let history = if e.started_at.is_some() { crate::experiments::api::history_of(app, key.to_owned(), 12).ok() } else { None };
+    render(s, &e, results, history, error)
 }
 
 async fn start_experiment<St: Store>(State(app): State<AppState<St>>, Path(key): Path<String>, p: Posted) -> Response {

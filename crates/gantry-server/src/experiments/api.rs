@@ -499,6 +499,11 @@ async fn get_results_history<St: Store>(
     if !(2..=50).contains(&n) {
         return Err(ApiError::new(ErrorCode::InvalidQuery, "points must be between 2 and 50"));
     }
+    history_of(&app, key, n).map(Json)
+}
+
+/// The results at `n` evenly spaced points from the start to now (or the stop).
+pub(crate) fn history_of<St: Store>(app: &AppState<St>, key: String, n: usize) -> ApiResult<ResultsHistory> {
     let v = app.views();
     let e = &v.experiments.get(&key).ok_or_else(|| not_found(&key))?.experiment;
     let parse = |s: &Option<String>| s.as_deref().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()).map(|d| d.timestamp_millis());
@@ -529,7 +534,7 @@ async fn get_results_history<St: Store>(
             analysis,
         });
     }
-    Ok(Json(ResultsHistory { experiment: key, points }))
+    Ok(ResultsHistory { experiment: key, points })
 }
 
 /// Analyses an experiment now (from the in-memory per-unit aggregates).

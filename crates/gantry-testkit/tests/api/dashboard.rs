@@ -609,7 +609,7 @@ async fn experiment_page_warns_about_sample_ratio_mismatch() {
     assert!(srm.contains("<svg class=\"chart\""), "a chart per metric");
     let ok = ui.get("/ui/experiments/checkout-bayes").await.text;
     assert!(!ok.contains("Sample ratio mismatch") && ok.contains("Traffic split matches"), "{ok}");
-    assert!(ok.contains("Chance to win") && ok.contains("not over time"), "{ok}");
+    assert!(ok.contains("Chance to win") && ok.contains("over time</h3>") && ok.contains("class=\"trend s0\""), "{ok}");
     // Stop through the page: audited like the API.
     let r = ui.post("/ui/experiments/checkout-bayes/stop", &[]).await;
     assert_eq!(r.status, 303, "{}", r.text);
