@@ -277,12 +277,7 @@ pub fn time_chart(index: usize, name: &str, history: &crate::experiments::api::R
         (Some(a), Some(b)) => format!("from {} to {}", fmt_rfc3339(&a.at), fmt_rfc3339(&b.at)),
         _ => String::new(),
     };
-    body.push(html!(
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-        f(left + width / 2.0),
-        f(top + height + 22.0),
-        span.clone()
-    ));
+    body.push(html!("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>", f(left + width / 2.0), f(top + height + 22.0), span));
     html!(
         "<svg class=\"chart\" viewBox=\"0 0 640 {}\" role=\"img\" aria-label=\"{}\"><title>Lift of {} over time, with intervals</title>{}</svg>",
         f(top + height + 30.0),
@@ -336,7 +331,7 @@ fn render(
     s: &Session,
     e: &Experiment,
     results: Result<ResultsResponse, ApiError>,
-    history: Option<crate::experiments::api::ResultsHistory>,
+    history: Option<&crate::experiments::api::ResultsHistory>,
     error: Option<&ApiError>,
 ) -> Response {
     let actions = match e.status {
@@ -374,7 +369,7 @@ fn render(
                 .enumerate()
                 .map(|(i, m)| {
                     let mut section = metric_section(m);
-                    if let Some(h) = history.as_ref() {
+                    if let Some(h) = history {
                         section.push(html!(
                             "<section class=\"card\"><h3>{} over time</h3>{}<p class=\"hint\">Cumulative: each point analyses the units first exposed by then.</p></section>",
                             m.name,
@@ -415,7 +410,7 @@ async fn show<St: Store>(app: &AppState<St>, s: &Session, key: &str, error: Opti
     };
     let results = crate::experiments::api::results_of(app, key.to_owned());
     let history = if e.started_at.is_some() { crate::experiments::api::history_of(app, key.to_owned(), 12).ok() } else { None };
-    render(s, &e, results, history, error)
+    render(s, &e, results, history.as_ref(), error)
 }
 
 async fn start_experiment<St: Store>(State(app): State<AppState<St>>, Path(key): Path<String>, p: Posted) -> Response {
