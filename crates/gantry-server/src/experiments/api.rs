@@ -382,57 +382,112 @@ pub fn experiment_input_until(
     agg: Option<&super::ExperimentAgg>,
     cutoff_ms: Option<i64>,
 ) -> ExperimentInput {
+    let cutoffs = [cutoff_ms.unwrap_or(i64::MAX)];
+    experiment_inputs_at(e, variants, weights, agg, &cutoffs)
+        .pop()
+        .unwrap_or_else(|| build_input(e, variants, weights, Bucket::new(e, variants.len())))
+}
+
+/// The cumulative inputs at each of the ascending `cutoffs` in one pass over
+/// the units: each unit lands in the bucket of the first cut-off at or after
+/// its first exposure, and the buckets are then summed cumulatively.
+pub fn experiment_inputs_at(
+    e: &Experiment,
+    variants: &[String],
+    weights: &[f64],
+    agg: Option<&super::ExperimentAgg>,
+    cutoffs: &[i64],
+) -> Vec<ExperimentInput> {
     let k = variants.len();
-    let mut units = vec![0u64; k];
-    let mut sums: Vec<Vec<MetricSums>> = vec![vec![MetricSums::default(); k]; e.metrics.len()];
+    let mut buckets: Vec<Bucket> = cutoffs.iter().map(|_| Bucket::new(e, k)).collect();
     if let Some(agg) = agg {
         for u in agg.units.values() {
             let v = u.variant as usize;
-            if v >= k || cutoff_ms.is_some_and(|c| u.first_ms > c) {
+            let b = cutoffs.partition_point(|c| *c < u.first_ms);
+            if v >= k || b >= buckets.len() {
                 continue;
             }
-            units[v] += 1;
-            for (i, m) in e.metrics.iter().enumerate() {
-                let [count, sum, den] = u.metrics.get(i).copied().unwrap_or([0.0; 3]);
-                let value = |count: f64, sum: f64| {
-                    let capped = |x: f64| m.cap.map_or(x, |c| x.min(c));
-                    match m.kind {
-                        MetricKind::Conversion => f64::from(u8::from(count > 0.0)),
-                        MetricKind::Mean | MetricKind::Sum | MetricKind::Ratio => capped(sum),
-                        MetricKind::Count => capped(count),
-                    }
-                };
-                let y = value(count, sum);
-                let s = &mut sums[i][v];
-                s.n += 1;
-                s.sum += y;
-                s.sum_sq += y * y;
-                if m.cuped && m.kind != MetricKind::Ratio {
-                    let [pre_count, pre_sum, _] = u.pre.get(i).copied().unwrap_or([0.0; 3]);
-                    let x = value(pre_count, pre_sum);
-                    s.pre_sum += x;
-                    s.pre_sum_sq += x * x;
-                    s.cross_pre += y * x;
+            buckets[b].add(e, v, u);
+        }
+    }
+    let mut out = Vec::with_capacity(cutoffs.len());
+    let mut running = Bucket::new(e, k);
+    for b in buckets {
+        running.merge(&b);
+        out.push(build_input(e, variants, weights, running.clone()));
+    }
+    out
+}
+
+/// Units and per-metric sufficient statistics per variant.
+#[derive(Clone)]
+struct Bucket {
+    units: Vec<u64>,
+    sums: Vec<Vec<MetricSums>>,
+}
+
+impl Bucket {
+    fn new(e: &Experiment, k: usize) -> Self {
+        Bucket { units: vec![0; k], sums: vec![vec![MetricSums::default(); k]; e.metrics.len()] }
+    }
+
+    /// Adds one unit's values (capping applied per unit).
+    fn add(&mut self, e: &Experiment, v: usize, u: &super::UnitAgg) {
+        self.units[v] += 1;
+        for (i, m) in e.metrics.iter().enumerate() {
+            let [count, sum, den] = u.metrics.get(i).copied().unwrap_or([0.0; 3]);
+            let value = |count: f64, sum: f64| {
+                let capped = |x: f64| m.cap.map_or(x, |c| x.min(c));
+                match m.kind {
+                    MetricKind::Conversion => f64::from(u8::from(count > 0.0)),
+                    MetricKind::Mean | MetricKind::Sum | MetricKind::Ratio => capped(sum),
+                    MetricKind::Count => capped(count),
                 }
-                if m.kind == MetricKind::Ratio {
-                    s.den_sum += den;
-                    s.den_sum_sq += den * den;
-                    s.cross_den += y * den;
-                }
+            };
+            let y = value(count, sum);
+            let s = &mut self.sums[i][v];
+            s.n += 1;
+            s.sum += y;
+            s.sum_sq += y * y;
+            if m.cuped && m.kind != MetricKind::Ratio {
+                let [pre_count, pre_sum, _] = u.pre.get(i).copied().unwrap_or([0.0; 3]);
+                let x = value(pre_count, pre_sum);
+                s.pre_sum += x;
+                s.pre_sum_sq += x * x;
+                s.cross_pre += y * x;
+            }
+            if m.kind == MetricKind::Ratio {
+                s.den_sum += den;
+                s.den_sum_sq += den * den;
+                s.cross_den += y * den;
             }
         }
     }
+
+    fn merge(&mut self, other: &Bucket) {
+        for (a, b) in self.units.iter_mut().zip(&other.units) {
+            *a += b;
+        }
+        for (a, b) in self.sums.iter_mut().zip(&other.sums) {
+            for (x, y) in a.iter_mut().zip(b) {
+                x.merge(y);
+            }
+        }
+    }
+}
+
+fn build_input(e: &Experiment, variants: &[String], weights: &[f64], b: Bucket) -> ExperimentInput {
     ExperimentInput {
         variants: variants
             .iter()
             .zip(weights)
-            .zip(&units)
+            .zip(&b.units)
             .map(|((name, w), n)| VariantInput { name: name.clone(), weight: *w, units: *n })
             .collect(),
         metrics: e
             .metrics
             .iter()
-            .zip(sums)
+            .zip(b.sums)
             .map(|(m, sums)| MetricInput {
                 spec: MetricSpec {
                     name: m.name.clone(),
@@ -517,13 +572,13 @@ pub(crate) fn history_of<St: Store>(app: &AppState<St>, key: String, n: usize) -
         .map(|n| v.flags.get(&e.flag).and_then(|f| f.flag.variants.iter().find(|x| &x.name == n)).map_or(1.0, |x| f64::from(x.weight)))
         .collect();
     let settings = settings_of(e);
+    let cutoffs: Vec<i64> = (1..=n).map(|i| start + ((end - start) as f64 * i as f64 / n as f64).round() as i64).collect();
+    let inputs = {
+        let agg = app.events.aggregates.lock().unwrap_or_else(|p| p.into_inner());
+        experiment_inputs_at(e, &variants, &weights, agg.experiments.get(&key), &cutoffs)
+    };
     let mut points = Vec::with_capacity(n);
-    for i in 1..=n {
-        let at = start + ((end - start) as f64 * i as f64 / n as f64).round() as i64;
-        let input = {
-            let agg = app.events.aggregates.lock().unwrap_or_else(|p| p.into_inner());
-            experiment_input_until(e, &variants, &weights, agg.experiments.get(&key), Some(at))
-        };
+    for (at, input) in cutoffs.into_iter().zip(inputs) {
         let analysis = gantry_stats::analyze::analyze(&input, &settings)
             .map_err(|err| ApiError::new(ErrorCode::InvalidState, format!("cannot analyse: {err}")))?;
         points.push(HistoryPoint {
