@@ -60,6 +60,7 @@ codes! {
     EnvironmentNotFound = "environment_not_found", 404, "No environment with that name.";
     TokenNotFound = "token_not_found", 404, "No token with that id.";
     ExperimentNotFound = "experiment_not_found", 404, "No experiment with that key.";
+    RolloutNotFound = "rollout_not_found", 404, "No rollout for that flag in that environment.";
     InvalidState = "invalid_state", 409, "The object is not in a state that allows this (e.g. starting a running experiment).";
     MethodNotAllowed = "method_not_allowed", 405, "The route exists but not with this method.";
     AlreadyExists = "already_exists", 409, "An object with that key exists already.";

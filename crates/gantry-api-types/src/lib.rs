@@ -8,6 +8,7 @@
 
 mod error;
 mod experiment;
+mod release;
 mod stream;
 
 pub use error::{ApiErrorBody, ErrorCode, FieldError};
@@ -15,6 +16,7 @@ pub use experiment::{
     Event, EventBatch, EventKind, EventsAccepted, Experiment, ExperimentResponse, ExperimentStatus, MetricDef, MetricKind, MetricRole,
     StatsEngine, MAX_EVENTS_PER_BATCH,
 };
+pub use release::{CreateRolloutRequest, GuardrailSource, PromoteRequest, RolloutNotice, RolloutResponse};
 pub use stream::{StreamEvent, StreamSnapshot};
 
 use gantry_engine::model::{Flag, Segment};

@@ -55,6 +55,13 @@ pub enum StreamEvent {
         /// Its id.
         id: u32,
     },
+    /// A rollout on a flag of this environment changed state (release automation).
+    Rollout {
+        /// Revision.
+        revision: i64,
+        /// What happened.
+        rollout: crate::RolloutNotice,
+    },
 }
 
 impl StreamEvent {
@@ -66,6 +73,7 @@ impl StreamEvent {
             StreamEvent::FlagDeleted { .. } => "flag-deleted",
             StreamEvent::SegmentUpdated { .. } => "segment-updated",
             StreamEvent::SegmentDeleted { .. } => "segment-deleted",
+            StreamEvent::Rollout { .. } => "rollout",
         }
     }
 
@@ -76,7 +84,8 @@ impl StreamEvent {
             StreamEvent::FlagUpdated { revision, .. }
             | StreamEvent::FlagDeleted { revision, .. }
             | StreamEvent::SegmentUpdated { revision, .. }
-            | StreamEvent::SegmentDeleted { revision, .. } => *revision,
+            | StreamEvent::SegmentDeleted { revision, .. }
+            | StreamEvent::Rollout { revision, .. } => *revision,
         }
     }
 }

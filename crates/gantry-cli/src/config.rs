@@ -49,6 +49,7 @@ struct FileConfig {
     request_timeout_secs: Option<u64>,
     max_body_bytes: Option<usize>,
     hostname: Option<String>,
+    rollout_tick_ms: Option<u64>,
 }
 
 /// Values given on the command line (highest precedence).
@@ -85,6 +86,7 @@ const KNOWN_ENV: &[&str] = &[
     "GANTRY_ADMIN_TOKEN",
     "GANTRY_HEARTBEAT_SECS",
     "GANTRY_USAGE_FLUSH_SECS",
+    "GANTRY_ROLLOUT_TICK_MS",
     "GANTRY_REQUEST_TIMEOUT_SECS",
     "GANTRY_MAX_BODY_BYTES",
     "GANTRY_HOSTNAME",
@@ -143,6 +145,9 @@ pub fn load(env: &BTreeMap<String, String>, cli: &Overrides) -> Result<Config, C
         server.max_body_bytes = b;
     }
     server.hostname = file.hostname;
+    if let Some(ms) = file.rollout_tick_ms {
+        server.rollout_tick = Duration::from_millis(ms.max(10));
+    }
 
     // Layer 3: environment.
     if let Some(v) = env.get("GANTRY_LISTEN") {
@@ -175,6 +180,12 @@ pub fn load(env: &BTreeMap<String, String>, cli: &Overrides) -> Result<Config, C
     }
     if let Some(v) = env.get("GANTRY_MAX_BODY_BYTES") {
         server.max_body_bytes = v.trim().parse().map_err(|_| err(format!("GANTRY_MAX_BODY_BYTES must be a number of bytes, got `{v}`")))?;
+    }
+    if let Some(v) = env.get("GANTRY_ROLLOUT_TICK_MS") {
+        let ms = v.trim().parse::<u64>().ok().filter(|n| *n >= 10);
+        server.rollout_tick = Duration::from_millis(
+            ms.ok_or_else(|| err(format!("GANTRY_ROLLOUT_TICK_MS must be a number of milliseconds >= 10, got `{v}`")))?,
+        );
     }
     if let Some(v) = env.get("GANTRY_HOSTNAME") {
         server.hostname = Some(v.clone());

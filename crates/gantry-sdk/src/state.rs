@@ -423,6 +423,9 @@ impl Shared {
                 snap.revision = revision;
                 snap.segments.retain(|s| s.id != id);
             }
+            // Release-automation notices change no configuration by themselves
+            // (a percentage change arrives as `flag-updated`).
+            StreamEvent::Rollout { revision, .. } => snap.revision = snap.revision.max(revision),
         }
         self.apply_snapshot(snap, Source::Server);
     }

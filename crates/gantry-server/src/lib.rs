@@ -15,6 +15,7 @@ pub mod extract;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+pub mod release;
 pub mod state;
 pub mod stream;
 
@@ -54,6 +55,8 @@ pub struct ServerConfig {
     pub enrich_remote_address: bool,
     /// Events API: at most this many events wait for the writer (beyond: 429).
     pub max_pending_events: usize,
+    /// How often the release controller ticks (rollouts advance, guardrails are measured).
+    pub rollout_tick: Duration,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +71,7 @@ impl Default for ServerConfig {
             hostname: None,
             enrich_remote_address: true,
             max_pending_events: 1_000_000,
+            rollout_tick: Duration::from_secs(10),
         }
     }
 }
@@ -84,6 +88,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("hostname", &self.hostname)
             .field("enrich_remote_address", &self.enrich_remote_address)
             .field("max_pending_events", &self.max_pending_events)
+            .field("rollout_tick", &self.rollout_tick)
             .finish()
     }
 }
@@ -124,6 +129,7 @@ pub fn router<St: Store>(state: AppState<St>) -> Router {
         .merge(admin::router::<St>())
         .merge(evaluation::router::<St>())
         .merge(experiments::api::router::<St>())
+        .merge(release::api::router::<St>())
         .merge(stream::router::<St>())
         .merge(ops::router::<St>())
         .route("/api/openapi.json", axum::routing::get(openapi::get_openapi))
@@ -182,6 +188,7 @@ pub async fn serve<St: Store>(
         })
     };
     let writer = tokio::spawn(experiments::run_writer(state.clone()));
+    let controller = tokio::spawn(release::controller::run(state.clone()));
     let app = router(state.clone());
     let st = state.clone();
     // Stream events are small writes: send them at once instead of waiting for
@@ -199,6 +206,7 @@ pub async fn serve<St: Store>(
     let _ = flusher.await;
     let _ = poller.await;
     let _ = writer.await;
+    let _ = controller.await;
     if let Err(e) = state.flush_usage().await {
         tracing::warn!(error = %e, "final usage flush failed");
     }

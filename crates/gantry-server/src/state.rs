@@ -128,6 +128,8 @@ pub enum Change {
     SegmentDeleted(u32),
     /// Environments or many things changed: subscribers take a snapshot.
     Reset,
+    /// A rollout changed state (only subscribers of its environment see it).
+    Rollout(gantry_api_types::RolloutNotice),
 }
 
 /// A change with its revision.
@@ -150,6 +152,8 @@ impl Published {
                 Change::FlagDeleted(k) => StreamEvent::FlagDeleted { revision: self.revision, key: k.clone() },
                 Change::Segment(s) => StreamEvent::SegmentUpdated { revision: self.revision, segment: s.clone() },
                 Change::SegmentDeleted(id) => StreamEvent::SegmentDeleted { revision: self.revision, id: *id },
+                Change::Rollout(n) if n.environment == env => StreamEvent::Rollout { revision: self.revision, rollout: n.clone() },
+                Change::Rollout(_) => continue,
                 Change::Reset => return None,
             });
         }
@@ -260,6 +264,8 @@ pub struct Inner<S> {
     pub env_admin_hash: Option<String>,
     /// Event ingestion and experiment aggregates.
     pub events: crate::experiments::Ingest,
+    /// Release automation: rollouts and their guardrail metrics.
+    pub release: crate::release::Release,
 }
 
 /// The application state handed to every handler. Cheap to clone.
@@ -324,6 +330,7 @@ impl<S: Store> AppState<S> {
         let (changes, _) = broadcast::channel(4096);
         let views = build_views(snap, config.hostname.as_deref());
         let max_pending_events = config.max_pending_events;
+        let release = crate::release::Release::load(&store).await?;
         let app = AppState {
             inner: Arc::new(Inner {
                 store,
@@ -339,6 +346,7 @@ impl<S: Store> AppState<S> {
                 shutdown_tx,
                 env_admin_hash,
                 events: crate::experiments::Ingest::new(max_pending_events),
+                release,
             }),
         };
         let views = app.views();

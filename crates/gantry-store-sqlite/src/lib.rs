@@ -15,8 +15,8 @@ use gantry_api_types::{Environment, TokenKind};
 use gantry_core::audit;
 use gantry_core::clock::rfc3339;
 use gantry_core::{
-    AuditEntry, Commit, Committed, EventBatchRow, Expect, Mutation, Snapshot, Store, StoreError, StoredEnvironment, StoredExperiment,
-    StoredFlag, StoredSegment, StoredToken, UsageRow,
+    AuditEntry, Commit, Committed, EventBatchRow, Expect, Mutation, ReleaseObject, Snapshot, Store, StoreError, StoredEnvironment,
+    StoredExperiment, StoredFlag, StoredReleaseObject, StoredSegment, StoredToken, UsageRow,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
@@ -185,6 +185,47 @@ async fn apply(conn: &mut SqliteConnection, m: &Mutation, at: &str) -> Result<i6
             let cur = current_version(conn, "SELECT version FROM experiments WHERE key = ?", key).await?;
             check("experiment", key, cur, *expect)?;
             sqlx::query("DELETE FROM experiments WHERE key = ?").bind(key).execute(&mut *conn).await.map_err(backend)?;
+            0
+        }
+        Mutation::PutReleaseObject { object, expect } => {
+            let cur = sqlx::query_scalar::<_, i64>("SELECT version FROM release_objects WHERE kind = ?1 AND key = ?2")
+                .bind(&object.kind)
+                .bind(&object.key)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend)?;
+            check("release object", &object.key, cur, *expect)?;
+            let version = cur.unwrap_or(0) + 1;
+            sqlx::query(
+                "INSERT INTO release_objects (kind, key, doc, state, version, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                 ON CONFLICT (kind, key) DO UPDATE SET doc = excluded.doc, state = excluded.state, version = excluded.version,
+                   updated_at = excluded.updated_at",
+            )
+            .bind(&object.kind)
+            .bind(&object.key)
+            .bind(object.doc.to_string())
+            .bind(object.state.to_string())
+            .bind(version)
+            .bind(at)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            version
+        }
+        Mutation::DeleteReleaseObject { kind, key, expect } => {
+            let cur = sqlx::query_scalar::<_, i64>("SELECT version FROM release_objects WHERE kind = ?1 AND key = ?2")
+                .bind(kind)
+                .bind(key)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend)?;
+            check("release object", key, cur, *expect)?;
+            sqlx::query("DELETE FROM release_objects WHERE kind = ?1 AND key = ?2")
+                .bind(kind)
+                .bind(key)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
             0
         }
         Mutation::InsertToken(t) => {
@@ -461,6 +502,48 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn release_objects(&self, kind: &str) -> Result<Vec<StoredReleaseObject>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM release_objects WHERE kind = ?1 ORDER BY key")
+            .bind(kind)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                let json = |col: &str| -> Result<serde_json::Value, StoreError> {
+                    let s: String = r.try_get(col).map_err(backend)?;
+                    serde_json::from_str(&s).map_err(backend)
+                };
+                Ok(StoredReleaseObject {
+                    object: ReleaseObject {
+                        kind: r.try_get("kind").map_err(backend)?,
+                        key: r.try_get("key").map_err(backend)?,
+                        doc: json("doc")?,
+                        state: json("state")?,
+                    },
+                    version: r.try_get("version").map_err(backend)?,
+                    created_at: parse_time(&r.try_get::<String, _>("created_at").map_err(backend)?),
+                    updated_at: parse_time(&r.try_get::<String, _>("updated_at").map_err(backend)?),
+                })
+            })
+            .collect()
+    }
+
+    async fn save_release_state(&self, kind: &str, key: &str, state: serde_json::Value) -> Result<(), StoreError> {
+        let n = sqlx::query("UPDATE release_objects SET state = ?1 WHERE kind = ?2 AND key = ?3")
+            .bind(state.to_string())
+            .bind(kind)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound { kind: "release object", key: key.to_owned() });
+        }
+        Ok(())
     }
 }
 

@@ -8,6 +8,7 @@ mod evaluation_api;
 mod experiments;
 mod openapi;
 mod openfeature;
+mod rollouts;
 mod sdk;
 mod smoke;
 mod streams;

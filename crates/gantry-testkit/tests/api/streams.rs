@@ -17,14 +17,14 @@ const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One parsed server-sent event.
 #[derive(Debug, Clone, PartialEq)]
-struct SseEvent {
+pub(crate) struct SseEvent {
     event: Option<String>,
     id: Option<String>,
     data: String,
 }
 
 impl SseEvent {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.data).unwrap_or_else(|e| panic!("event data is not JSON ({e}): {}", self.data))
     }
 
@@ -32,13 +32,13 @@ impl SseEvent {
         self.id.as_deref().and_then(|i| i.parse().ok()).unwrap_or_else(|| panic!("event without numeric id: {self:?}"))
     }
 
-    fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         self.event.as_deref().unwrap_or("message")
     }
 }
 
 /// A tiny SSE reader over a response's byte stream.
-struct SseReader {
+pub(crate) struct SseReader {
     stream: Pin<Box<dyn Stream<Item = reqwest::Result<Vec<u8>>> + Send>>,
     buf: Vec<u8>,
 }
@@ -88,12 +88,12 @@ impl SseReader {
     }
 
     /// The next event (panics if none arrives within the safety timeout).
-    async fn next(&mut self) -> SseEvent {
+    pub(crate) async fn next(&mut self) -> SseEvent {
         tokio::time::timeout(EVENT_TIMEOUT, self.next_inner()).await.expect("no event within the safety timeout").expect("stream ended")
     }
 }
 
-async fn open(app: &TestApp, token: &str, last_event_id: Option<&str>) -> SseReader {
+pub(crate) async fn open(app: &TestApp, token: &str, last_event_id: Option<&str>) -> SseReader {
     let mut rb = app.req(Method::GET, "/api/v1/stream", Some(token));
     if let Some(id) = last_event_id {
         rb = rb.header("last-event-id", id);

@@ -1,0 +1,89 @@
+//! Release automation on the wire (issue #5): rollouts.
+//!
+//! Plans, states and transitions travel in `gantry-release`'s own serde model,
+//! as flag definitions travel in the engine's.
+
+use std::collections::BTreeMap;
+
+use gantry_release::rollout::{RolloutPlan, RolloutState, Transition};
+use gantry_release::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Where a guardrail's measurements come from.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum GuardrailSource {
+    /// Gantry's own track events (`POST /api/v1/events`) tagged with the rollout's flag and a
+    /// variant: `request` events count requests, `error` events count failed requests, the
+    /// values of `latency` events (ms) give the p95 per arm. Events whose variant is
+    /// `disabled`, `off` or `control` belong to the control arm, any other variant to the
+    /// rollout arm. Error-rate and arm-value guardrails only.
+    #[default]
+    Events,
+}
+
+/// Body of `POST /api/v1/rollouts`: a plan, started at once unless `start` is false.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateRolloutRequest {
+    /// The plan (target flag and environment, steps, guardrails, failure handling).
+    #[serde(flatten)]
+    pub plan: RolloutPlan,
+    /// Source per guardrail name; guardrails not listed use [`GuardrailSource::Events`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sources: BTreeMap<String, GuardrailSource>,
+    /// Start walking the steps now (default true); otherwise `pending` until `resume`/`promote`.
+    #[serde(default = "yes")]
+    pub start: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Optional body of `POST /api/v1/rollouts/{environment}/{flag}/promote`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromoteRequest {
+    /// Skip every remaining step.
+    #[serde(default)]
+    pub full: bool,
+    /// The step the caller saw; a mismatch is rejected (a stale double-click).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_step: Option<usize>,
+}
+
+/// A rollout as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutResponse {
+    /// `environment/flag`.
+    pub key: String,
+    /// The plan.
+    pub plan: RolloutPlan,
+    /// Guardrail sources by guardrail name (absent: events).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sources: BTreeMap<String, GuardrailSource>,
+    /// Where it stands.
+    pub state: RolloutState,
+    /// When the controller can next change something by itself (a hold ends, a guardrail is due).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_wakeup: Option<Timestamp>,
+    /// Optimistic-concurrency version (also the ETag); +1 per audited change.
+    pub version: i64,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+    /// Last audited change (RFC 3339).
+    pub updated_at: String,
+}
+
+/// A rollout transition on the event stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutNotice {
+    /// Flag key.
+    pub flag: String,
+    /// Environment.
+    pub environment: String,
+    /// Who caused it (`rollout-controller`, or the token id of a human).
+    pub actor: String,
+    /// The transition.
+    pub transition: Transition,
+}

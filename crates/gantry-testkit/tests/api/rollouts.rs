@@ -1,0 +1,303 @@
+//! Rollouts (issue #5): the admin API, the controller driven by a manual
+//! clock, guardrails fed by Gantry's own events, audit, stream events and
+//! resuming after a restart.
+
+use std::time::Duration;
+
+use gantry_release::Timestamp;
+use gantry_server::release::controller::{self, TickReport};
+use gantry_server::ServerConfig;
+use gantry_testkit::{Options, TestApp};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::support::{admin_delete, admin_get, admin_post, assert_error, send, T0_MS};
+
+const SEC: i64 = 1_000;
+
+fn options(data_dir: Option<std::path::PathBuf>, now_ms: i64) -> Options {
+    // The background loop never fires during a test: every tick is explicit.
+    let config = ServerConfig { rollout_tick: Duration::from_secs(24 * 3600), ..Default::default() };
+    Options { manual_clock_ms: Some(now_ms), config, data_dir, listen: None }
+}
+
+async fn spawn() -> TestApp {
+    TestApp::spawn_with(options(None, T0_MS)).await
+}
+
+/// Sets the manual clock and runs one controller tick at that time.
+async fn tick_at(app: &TestApp, ms: i64) -> TickReport {
+    app.clock.as_ref().expect("manual clock").set(ms);
+    controller::tick(&app.state, Timestamp::from_millis(ms)).await
+}
+
+fn ramp_flag(key: &str) -> Value {
+    json!({"key": key, "environments": {"production": {"enabled": true, "rules": [
+        {"id": "ramp", "condition": {"type": "rollout", "percentage": 0}}
+    ]}}})
+}
+
+fn plan(flag: &str, steps: Value) -> Value {
+    let mut p = json!({"target": {"flag": flag, "environment": "production"}});
+    p["steps"] = steps;
+    p
+}
+
+fn ramps(pcts: &[u32], hold_ms: i64) -> Value {
+    Value::Array(pcts.iter().map(|p| json!({"kind": "ramp", "percentage": p, "hold_ms": hold_ms})).collect())
+}
+
+async fn rule_percentage(app: &TestApp, flag: &str) -> f64 {
+    let r = admin_get(app, &format!("/api/v1/flags/{flag}")).await;
+    r.body["environments"]["production"]["rules"][0]["condition"]["percentage"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no percentage: {}", r.text))
+}
+
+async fn rollout(app: &TestApp, flag: &str) -> Value {
+    let r = admin_get(app, &format!("/api/v1/rollouts/production/{flag}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
+/// Audit actions on `target`, oldest first, with their actors.
+async fn audit_of(app: &TestApp, target: &str) -> Vec<(String, String)> {
+    let r = admin_get(app, "/api/v1/audit?limit=500").await;
+    let mut out: Vec<(String, String)> = r.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["target"] == target)
+        .map(|e| (e["action"].as_str().unwrap_or_default().to_owned(), e["actor"].as_str().unwrap_or_default().to_owned()))
+        .collect();
+    out.reverse();
+    out
+}
+
+fn track(flag: &str, variant: &str, name: &str, n: usize) -> Vec<Value> {
+    (0..n).map(|i| json!({"type": "track", "unit_id": format!("u{i}"), "flag": flag, "variant": variant, "name": name})).collect()
+}
+
+async fn post_events(app: &TestApp, events: Vec<Value>) {
+    let r = send(app.req(Method::POST, "/api/v1/events", Some(&app.tokens.server)).json(&json!({ "events": events }))).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+}
+
+#[tokio::test]
+async fn rollout_walks_every_step_and_writes_the_flag_percentage() {
+    let app = spawn().await;
+    app.create_flag(ramp_flag("checkout")).await;
+    let mut stream = crate::streams::open(&app, &app.tokens.server, None).await;
+    assert_eq!(stream.next().await.name(), "snapshot");
+
+    let r = admin_post(&app, "/api/v1/rollouts", &plan("checkout", ramps(&[10, 25, 50, 100], 60_000))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.etag(), "\"1\"");
+    assert_eq!((r.body["state"]["status"].as_str(), r.body["state"]["step"].as_u64()), (Some("progressing"), Some(0)));
+    assert_eq!(rule_percentage(&app, "checkout").await, 10.0);
+    // The stream carries the percentage change and the transition.
+    let e = stream.next().await;
+    assert_eq!(e.name(), "flag-updated");
+    for kind in ["started", "step_entered"] {
+        let e = stream.next().await;
+        assert_eq!((e.name(), e.json()["rollout"]["transition"]["event"]["kind"].as_str()), ("rollout", Some(kind)));
+    }
+
+    // Before the hold ends nothing moves; a repeated tick is harmless.
+    assert_eq!(tick_at(&app, T0_MS + 59 * SEC).await.transitions, 0);
+    assert_eq!(rule_percentage(&app, "checkout").await, 10.0);
+    for (i, pct) in [(1, 25.0), (2, 50.0), (3, 100.0)] {
+        let report = tick_at(&app, T0_MS + i * 60 * SEC).await;
+        assert_eq!(report.transitions, 1, "step {i}: {report:?}");
+        assert_eq!(rule_percentage(&app, "checkout").await, pct);
+        assert_eq!(tick_at(&app, T0_MS + i * 60 * SEC).await.transitions, 0, "same now again");
+        let e = stream.next().await;
+        assert_eq!(e.name(), "flag-updated");
+        assert_eq!(stream.next().await.json()["rollout"]["actor"], "rollout-controller");
+    }
+    let report = tick_at(&app, T0_MS + 4 * 60 * SEC).await;
+    assert_eq!(report.transitions, 1);
+    let r = rollout(&app, "checkout").await;
+    assert_eq!((r["state"]["status"].as_str(), r["state"]["percentage"].as_f64()), (Some("completed"), Some(100.0)));
+    assert_eq!(tick_at(&app, T0_MS + 5 * 60 * SEC).await.active, 0, "finished rollouts are not ticked");
+
+    let audit = audit_of(&app, "production/checkout").await;
+    let actions: Vec<&str> = audit.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "rollout.create",
+            "rollout.started",
+            "rollout.step_entered",
+            "rollout.step_entered",
+            "rollout.step_entered",
+            "rollout.step_entered",
+            "rollout.completed"
+        ]
+    );
+    assert!(audit[3..].iter().all(|(_, actor)| actor == "rollout-controller"), "{audit:?}");
+    let flag_audit = audit_of(&app, "checkout").await;
+    let ramps: Vec<&(String, String)> = flag_audit.iter().filter(|(a, _)| a == "flag.rollout_percentage").collect();
+    assert_eq!(ramps.len(), 4, "{flag_audit:?}");
+    assert!(ramps[1..].iter().all(|(_, actor)| actor == "rollout-controller"));
+    let v = admin_get(&app, "/api/v1/audit/verify").await;
+    assert_eq!(v.body["ok"], true);
+}
+
+#[tokio::test]
+async fn rollout_commands_etags_and_errors() {
+    let app = spawn().await;
+    app.create_flag(ramp_flag("search")).await;
+    let path = "/api/v1/rollouts/production/search";
+
+    // Validation: unknown flag, a flag without a rollout rule, decreasing steps.
+    let r = admin_post(&app, "/api/v1/rollouts", &plan("nope", ramps(&[10], 0))).await;
+    assert_error(&r, 422, "validation_failed");
+    app.create_flag(json!({"key": "plain", "environments": {"production": {"enabled": true}}})).await;
+    let r = admin_post(&app, "/api/v1/rollouts", &plan("plain", ramps(&[10], 0))).await;
+    assert_error(&r, 422, "validation_failed");
+    assert_eq!(r.body["fields"][0]["field"], "target.rule");
+    let r = admin_post(&app, "/api/v1/rollouts", &plan("search", ramps(&[50, 10], 0))).await;
+    assert_error(&r, 422, "validation_failed");
+    assert_error(&admin_get(&app, path).await, 404, "rollout_not_found");
+
+    let mut body = plan(
+        "search",
+        json!([{"kind": "ramp", "percentage": 20, "hold_ms": 60000}, {"kind": "approval"}, {"kind": "ramp", "percentage": 100}]),
+    );
+    body["start"] = json!(false);
+    let r = admin_post(&app, "/api/v1/rollouts", &body).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["state"]["status"], "pending");
+    assert_eq!(rule_percentage(&app, "search").await, 0.0);
+    assert_error(&admin_post(&app, "/api/v1/rollouts", &body).await, 409, "already_exists");
+
+    // resume starts a pending rollout.
+    let r = admin_post(&app, &format!("{path}/resume"), &json!({})).await;
+    assert_eq!((r.status, r.body["state"]["status"].as_str()), (200, Some("progressing")), "{}", r.text);
+    assert_eq!(rule_percentage(&app, "search").await, 20.0);
+    let etag = r.etag();
+
+    // A stale If-Match is refused; a fresh one works.
+    let r = send(app.req(Method::POST, &format!("{path}/pause"), Some(&app.tokens.admin)).header("if-match", "\"1\"")).await;
+    assert_error(&r, 412, "precondition_failed");
+    let r = send(app.req(Method::POST, &format!("{path}/pause"), Some(&app.tokens.admin)).header("if-match", etag)).await;
+    assert_eq!((r.status, r.body["state"]["status"].as_str()), (200, Some("paused")), "{}", r.text);
+    // Paused: the hold does not run out.
+    assert_eq!(tick_at(&app, T0_MS + 600 * SEC).await.transitions, 0);
+    assert_error(&admin_post(&app, &format!("{path}/pause"), &json!({})).await, 409, "invalid_state");
+    let r = admin_post(&app, &format!("{path}/resume"), &json!({})).await;
+    assert_eq!(r.body["state"]["status"], "progressing");
+    // Promote reaches the approval step; promote again approves it.
+    let r = send(app.req(Method::POST, &format!("{path}/promote"), Some(&app.tokens.admin))).await;
+    assert_eq!((r.body["state"]["status"].as_str(), r.body["state"]["step"].as_u64()), (Some("awaiting_approval"), Some(1)), "{}", r.text);
+    let r = admin_post(&app, &format!("{path}/promote"), &json!({"expected_step": 0})).await;
+    assert_error(&r, 409, "invalid_state");
+    // Deleting a running rollout is refused.
+    assert_error(&admin_delete(&app, path).await, 409, "invalid_state");
+    let r = admin_post(&app, &format!("{path}/abort"), &json!({})).await;
+    assert_eq!(r.body["state"]["status"], "aborted");
+    assert_eq!(rule_percentage(&app, "search").await, 0.0);
+    let r = admin_post(&app, &format!("{path}/retry"), &json!({})).await;
+    assert_eq!((r.body["state"]["status"].as_str(), r.body["state"]["step"].as_u64()), (Some("progressing"), Some(0)));
+    assert_eq!(rule_percentage(&app, "search").await, 20.0);
+    let r = admin_post(&app, &format!("{path}/promote"), &json!({"full": true})).await;
+    assert_eq!(r.body["state"]["status"], "completed", "{}", r.text);
+    assert_eq!(rule_percentage(&app, "search").await, 100.0);
+
+    let list = admin_get(&app, "/api/v1/rollouts").await;
+    assert_eq!(list.body.as_array().map(Vec::len), Some(1));
+    let r = send(app.req(Method::DELETE, path, Some(&app.tokens.admin)).header("if-match", "\"1\"")).await;
+    assert_error(&r, 412, "precondition_failed");
+    assert_eq!(admin_delete(&app, path).await.status, 204);
+    assert_error(&admin_get(&app, path).await, 404, "rollout_not_found");
+    // Humans are the actors of their commands.
+    let audit = audit_of(&app, "production/search").await;
+    assert!(audit.iter().all(|(_, actor)| actor != "rollout-controller"), "{audit:?}");
+    assert_eq!(audit.last().map(|(a, _)| a.as_str()), Some("rollout.delete"));
+}
+
+#[tokio::test]
+async fn rollout_is_rolled_back_when_the_error_rate_guardrail_fails() {
+    let app = spawn().await;
+    app.create_flag(ramp_flag("pay")).await;
+    let mut body = plan("pay", ramps(&[10, 50, 100], 60_000));
+    body["guardrails"] = json!([{
+        "name": "errors", "metric": "error_rate", "condition": {"kind": "threshold", "op": ">", "value": 0.05},
+        "window_ms": 60000, "interval_ms": 10000, "min_requests": 20
+    }]);
+    let r = admin_post(&app, "/api/v1/rollouts", &body).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    // First reading: nothing to difference yet.
+    post_events(&app, [track("pay", "on", "request", 50), track("pay", "disabled", "request", 50)].concat()).await;
+    tick_at(&app, T0_MS + SEC).await;
+    assert_eq!(rollout(&app, "pay").await["state"]["status"], "progressing");
+    // Then 40 % of the rollout arm's requests fail.
+    post_events(
+        &app,
+        [track("pay", "on", "request", 50), track("pay", "on", "error", 20), track("pay", "disabled", "request", 50)].concat(),
+    )
+    .await;
+    // Not due yet (interval 10 s): nothing happens.
+    assert_eq!(tick_at(&app, T0_MS + 5 * SEC).await.transitions, 0);
+    let report = tick_at(&app, T0_MS + 11 * SEC).await;
+    assert!(report.transitions >= 1, "{report:?}");
+    let r = rollout(&app, "pay").await;
+    assert_eq!(r["state"]["status"], "rolled_back", "{r}");
+    assert_eq!(r["state"]["guardrails"]["errors"]["status"], "failed", "{r}");
+    assert_eq!(rule_percentage(&app, "pay").await, 0.0);
+    let audit = audit_of(&app, "production/pay").await;
+    assert!(audit.contains(&("rollout.rolled_back".to_owned(), "rollout-controller".to_owned())), "{audit:?}");
+}
+
+#[tokio::test]
+async fn healthy_traffic_lets_a_guarded_rollout_complete() {
+    let app = spawn().await;
+    app.create_flag(ramp_flag("cart")).await;
+    let mut body = plan("cart", ramps(&[25, 100], 20_000));
+    body["guardrails"] = json!([{
+        "name": "errors", "metric": "error_rate", "condition": {"kind": "threshold", "op": ">", "value": 0.05},
+        "window_ms": 60000, "interval_ms": 10000, "min_requests": 20
+    }]);
+    assert_eq!(admin_post(&app, "/api/v1/rollouts", &body).await.status, 201);
+    let mut t = T0_MS;
+    for _ in 0..12 {
+        post_events(
+            &app,
+            [track("cart", "on", "request", 40), track("cart", "on", "error", 1), track("cart", "off", "request", 40)].concat(),
+        )
+        .await;
+        t += 10 * SEC;
+        tick_at(&app, t).await;
+    }
+    let r = rollout(&app, "cart").await;
+    assert_eq!(r["state"]["status"], "completed", "{r}");
+    assert_eq!(rule_percentage(&app, "cart").await, 100.0);
+}
+
+#[tokio::test]
+async fn rollout_resumes_at_the_same_step_after_a_restart() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let app = TestApp::spawn_with(options(Some(data.path().to_owned()), T0_MS)).await;
+    app.create_flag(ramp_flag("search")).await;
+    let r = admin_post(&app, "/api/v1/rollouts", &plan("search", ramps(&[10, 25, 50], 60_000))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(tick_at(&app, T0_MS + 60 * SEC).await.transitions, 1);
+    let before = rollout(&app, "search").await;
+    assert_eq!(before["state"]["step"], 1);
+    app.stop().await;
+
+    let app = TestApp::spawn_with(options(Some(data.path().to_owned()), T0_MS + 90 * SEC)).await;
+    let after = rollout(&app, "search").await;
+    assert_eq!(after["state"], before["state"], "the state survives the restart exactly");
+    assert_eq!(after["version"], before["version"]);
+    assert_eq!(rule_percentage(&app, "search").await, 25.0);
+    // Half-way through step 1's hold: no repeat, no skip.
+    assert_eq!(tick_at(&app, T0_MS + 90 * SEC).await.transitions, 0);
+    assert_eq!(tick_at(&app, T0_MS + 120 * SEC).await.transitions, 1);
+    let r = rollout(&app, "search").await;
+    assert_eq!((r["state"]["step"].as_u64(), r["state"]["percentage"].as_f64()), (Some(2), Some(50.0)));
+    let entered = audit_of(&app, "production/search").await.iter().filter(|(a, _)| a == "rollout.step_entered").count();
+    assert_eq!(entered, 3, "each step entered exactly once");
+}
