@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod rollout;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -59,6 +60,13 @@ enum Command {
     },
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Staged rollouts with guardrails, through a running server's API.
+    Rollout {
+        #[command(flatten)]
+        remote: rollout::Remote,
+        #[command(subcommand)]
+        command: rollout::RolloutCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +169,7 @@ async fn open_state(cfg: &config::Config) -> anyhow::Result<AppState<SqliteStore
 async fn run(cmd: Command, cfg: config::Config) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Serve { .. } => serve(cfg).await,
+        Command::Rollout { remote, command } => rollout::run(&remote, command, &process_env()).await,
         Command::Migrate => {
             let store = SqliteStore::open_dir(&cfg.data_dir).await.context("migrating the database")?;
             store.close().await;

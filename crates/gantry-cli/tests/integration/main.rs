@@ -3,4 +3,5 @@
 mod cli;
 mod compat;
 mod crash;
+mod rollout;
 mod support;
