@@ -16,7 +16,10 @@ pub use experiment::{
     Event, EventBatch, EventKind, EventsAccepted, Experiment, ExperimentResponse, ExperimentStatus, MetricDef, MetricKind, MetricRole,
     StatsEngine, MAX_EVENTS_PER_BATCH,
 };
-pub use release::{CreateRolloutRequest, GuardrailSource, PromoteRequest, RolloutNotice, RolloutResponse};
+pub use release::{
+    CreateRolloutRequest, CreateScheduleRequest, GuardrailSource, PromoteRequest, RampStep, RolloutNotice, RolloutResponse,
+    ScheduleResponse,
+};
 pub use stream::{StreamEvent, StreamSnapshot};
 
 use gantry_engine::model::{Flag, Segment};

@@ -87,3 +87,50 @@ pub struct RolloutNotice {
     /// The transition.
     pub transition: Transition,
 }
+
+/// One step of a calendar ramp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RampStep {
+    /// When (ms since the epoch).
+    pub at: Timestamp,
+    /// The share from then on.
+    pub percentage: gantry_release::Percentage,
+}
+
+/// Body of `POST /api/v1/schedules`: timed changes of one flag in one environment, given
+/// either as `changes` (enable, disable, set_percentage at a time) or as a calendar `ramp`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateScheduleRequest {
+    /// Unique key of the schedule.
+    pub key: String,
+    /// The flag (and rule) changed.
+    pub target: gantry_release::rollout::RolloutTarget,
+    /// Timed changes, in time order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<gantry_release::schedule::ScheduledChange>,
+    /// A calendar ramp: increasing times, non-decreasing percentages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ramp: Vec<RampStep>,
+}
+
+/// A schedule as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleResponse {
+    /// Key.
+    pub key: String,
+    /// The changes.
+    pub schedule: gantry_release::schedule::Schedule,
+    /// Time of the last change applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied: Option<Timestamp>,
+    /// When the next change falls due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_at: Option<Timestamp>,
+    /// Version (ETag).
+    pub version: i64,
+    /// Created (RFC 3339).
+    pub created_at: String,
+    /// Last audited change (RFC 3339).
+    pub updated_at: String,
+}

@@ -122,6 +122,17 @@ pub const ROUTES: &[RouteDoc] = &[
     r("post", "/api/v1/rollouts/{environment}/{flag}/resume", "Resume (or start) a rollout", Access::Admin, None, 200),
     r("post", "/api/v1/rollouts/{environment}/{flag}/abort", "Abort a rollout: the flag goes back to 0 %", Access::Admin, None, 200),
     r("post", "/api/v1/rollouts/{environment}/{flag}/retry", "Start a rolled-back or aborted rollout over", Access::Admin, None, 200),
+    r("get", "/api/v1/schedules", "List scheduled changes", Access::Admin, None, 200),
+    r(
+        "post",
+        "/api/v1/schedules",
+        "Schedule timed changes or a calendar ramp of a flag",
+        Access::Admin,
+        Some("CreateScheduleRequest"),
+        201,
+    ),
+    r("get", "/api/v1/schedules/{key}", "Read a schedule (ETag)", Access::Admin, None, 200),
+    r("delete", "/api/v1/schedules/{key}", "Delete a schedule (If-Match)", Access::Admin, None, 204),
     r(
         "post",
         "/api/v1/events",

@@ -18,6 +18,7 @@
 
 pub mod api;
 pub mod controller;
+pub mod schedules;
 pub mod signals;
 
 use std::collections::BTreeMap;
@@ -88,6 +89,8 @@ pub type Rollouts = BTreeMap<String, RolloutEntry>;
 pub struct Release {
     /// Rollouts by `environment/flag`; the lock serialises transitions.
     pub rollouts: tokio::sync::Mutex<Rollouts>,
+    /// Scheduled changes by key.
+    pub schedules: tokio::sync::Mutex<schedules::Schedules>,
     /// Per-arm counters from ingested events.
     pub signals: signals::Signals,
 }
@@ -101,7 +104,11 @@ impl Release {
             let state: RolloutState = serde_json::from_value(o.object.state).map_err(|e| StoreError::Backend(Box::new(e)))?;
             map.insert(o.object.key, RolloutEntry { def, state, version: o.version, created_at: o.created_at, updated_at: o.updated_at });
         }
-        Ok(Release { rollouts: tokio::sync::Mutex::new(map), signals: signals::Signals::default() })
+        Ok(Release {
+            rollouts: tokio::sync::Mutex::new(map),
+            schedules: tokio::sync::Mutex::new(schedules::load(store).await?),
+            signals: signals::Signals::default(),
+        })
     }
 }
 
@@ -183,6 +190,49 @@ fn flag_changes(v: &Views, effects: &[Effect]) -> Result<(FlagEdits, Vec<String>
     Ok((flags, notices))
 }
 
+pub(crate) fn to_value<T: Serialize>(v: &T) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))
+}
+
+/// One commit: the release object, the flags its effects change (each with
+/// an audit entry by `actor`), the given audit entries, and the stream
+/// changes. Returns the commit and the human notices among the effects.
+pub(crate) async fn commit_with_effects<S: Store>(
+    app: &AppState<S>,
+    actor: &str,
+    object: ReleaseObject,
+    expect: Expect,
+    mut audit: Vec<AuditDraft>,
+    mut changes: Vec<Change>,
+    effects: &[Effect],
+) -> Result<(gantry_core::Committed, Vec<String>), ApiError> {
+    let mut notices = Vec::new();
+    let r = app
+        .write(|v| {
+            let (flags, n) = flag_changes(v, effects).map_err(|m| ApiError::new(ErrorCode::InvalidState, m))?;
+            notices = n;
+            let mut mutations = vec![Mutation::PutReleaseObject { object, expect }];
+            for (k, (old, new, action)) in flags {
+                if old == new {
+                    continue;
+                }
+                audit.push(AuditDraft {
+                    actor: actor.to_owned(),
+                    action: action.into(),
+                    target_kind: "flag".into(),
+                    target: k.clone(),
+                    before: serde_json::to_value(&old).ok(),
+                    after: serde_json::to_value(&new).ok(),
+                });
+                mutations.push(Mutation::PutFlag { flag: new.clone(), expect: Expect::Exists });
+                changes.insert(0, Change::Flag(new));
+            }
+            Ok::<_, ApiError>((mutations, audit, changes))
+        })
+        .await?;
+    Ok((r?, notices))
+}
+
 /// What [`persist`] needs besides the outcome.
 #[derive(Debug)]
 pub struct PersistRequest<'a> {
@@ -211,7 +261,7 @@ pub async fn persist<S: Store>(
     let audited = before.is_none() || !outcome.transitions.is_empty() || !outcome.effects.is_empty();
     if !audited {
         if before.is_some_and(|b| b.state != outcome.state) {
-            let state = serde_json::to_value(&outcome.state).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+            let state = to_value(&outcome.state)?;
             app.store.save_release_state(ROLLOUT_KIND, key, state).await?;
             if let Some(e) = rollouts.get_mut(key) {
                 e.state = outcome.state;
@@ -221,56 +271,27 @@ pub async fn persist<S: Store>(
     }
     let env = def.plan.target.environment.clone();
     let flag_key = def.plan.target.flag.clone();
-    let mut notices = Vec::new();
-    let r = app
-        .write(|v| {
-            let (flags, n) = flag_changes(v, &outcome.effects).map_err(|m| ApiError::new(ErrorCode::InvalidState, m))?;
-            notices = n;
-            let object = ReleaseObject {
-                kind: ROLLOUT_KIND.into(),
-                key: key.to_owned(),
-                doc: serde_json::to_value(def).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?,
-                state: serde_json::to_value(&outcome.state).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?,
-            };
-            let expect = before.map_or(Expect::Absent, |b| Expect::Version(b.version));
-            let mut mutations = vec![Mutation::PutReleaseObject { object, expect }];
-            let mut audit: Vec<AuditDraft> = extra_audit.into_iter().collect();
-            let mut changes = Vec::new();
-            for t in &outcome.transitions {
-                audit.push(AuditDraft {
-                    actor: actor.to_owned(),
-                    action: format!("rollout.{}", event_name(t)),
-                    target_kind: "rollout".into(),
-                    target: key.to_owned(),
-                    before: None,
-                    after: serde_json::to_value(t).ok(),
-                });
-                changes.push(Change::Rollout(RolloutNotice {
-                    flag: flag_key.clone(),
-                    environment: env.clone(),
-                    actor: actor.to_owned(),
-                    transition: t.clone(),
-                }));
-            }
-            for (k, (old, new, action)) in flags {
-                if old == new {
-                    continue;
-                }
-                audit.push(AuditDraft {
-                    actor: actor.to_owned(),
-                    action: action.into(),
-                    target_kind: "flag".into(),
-                    target: k.clone(),
-                    before: serde_json::to_value(&old).ok(),
-                    after: serde_json::to_value(&new).ok(),
-                });
-                mutations.push(Mutation::PutFlag { flag: new.clone(), expect: Expect::Exists });
-                changes.insert(0, Change::Flag(new));
-            }
-            Ok::<_, ApiError>((mutations, audit, changes))
-        })
-        .await?;
-    let committed = r?;
+    let object = ReleaseObject { kind: ROLLOUT_KIND.into(), key: key.to_owned(), doc: to_value(def)?, state: to_value(&outcome.state)? };
+    let expect = before.map_or(Expect::Absent, |b| Expect::Version(b.version));
+    let mut audit: Vec<AuditDraft> = extra_audit.into_iter().collect();
+    let mut changes = Vec::new();
+    for t in &outcome.transitions {
+        audit.push(AuditDraft {
+            actor: actor.to_owned(),
+            action: format!("rollout.{}", event_name(t)),
+            target_kind: "rollout".into(),
+            target: key.to_owned(),
+            before: None,
+            after: serde_json::to_value(t).ok(),
+        });
+        changes.push(Change::Rollout(RolloutNotice {
+            flag: flag_key.clone(),
+            environment: env.clone(),
+            actor: actor.to_owned(),
+            transition: t.clone(),
+        }));
+    }
+    let (committed, notices) = commit_with_effects(app, actor, object, expect, audit, changes, &outcome.effects).await?;
     for n in &notices {
         tracing::info!(rollout = %key, notice = %n, "rollout notice");
     }

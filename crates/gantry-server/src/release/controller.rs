@@ -21,6 +21,8 @@ pub struct TickReport {
     pub transitions: usize,
     /// Rollouts whose outcome could not be persisted (retried next tick).
     pub failed: usize,
+    /// Scheduled changes applied.
+    pub scheduled: usize,
 }
 
 fn measure<S: Store>(app: &AppState<S>, entry: &RolloutEntry, g: &GuardrailSpec, now: Timestamp) -> Measurement {
@@ -37,9 +39,10 @@ fn measure<S: Store>(app: &AppState<S>, entry: &RolloutEntry, g: &GuardrailSpec,
     }
 }
 
-/// Runs one controller tick at `now` (tests call this with a manual clock's time).
+/// Runs one controller tick at `now` (tests call this with a manual clock's
+/// time): due scheduled changes first, then every active rollout.
 pub async fn tick<S: Store>(app: &AppState<S>, now: Timestamp) -> TickReport {
-    let mut report = TickReport::default();
+    let mut report = TickReport { scheduled: super::schedules::apply_due(app, now).await, ..TickReport::default() };
     let mut rollouts = app.release.rollouts.lock().await;
     let keys: Vec<String> = rollouts.iter().filter(|(_, e)| e.state.status.is_active()).map(|(k, _)| k.clone()).collect();
     for key in keys {
@@ -82,8 +85,14 @@ pub async fn run<S: Store>(app: AppState<S>) {
             () = state::stopped(stop.clone()) => break,
         }
         let r = tick(&app, now_of(&app)).await;
-        if r.transitions > 0 || r.failed > 0 {
-            tracing::info!(active = r.active, transitions = r.transitions, failed = r.failed, "rollout controller tick");
+        if r.transitions > 0 || r.failed > 0 || r.scheduled > 0 {
+            tracing::info!(
+                active = r.active,
+                transitions = r.transitions,
+                failed = r.failed,
+                scheduled = r.scheduled,
+                "release controller tick"
+            );
         }
     }
 }

@@ -131,6 +131,18 @@ fn routes() -> Vec<Route> {
         route(Method::POST, "/api/v1/rollouts/production/none/resume", None, Admin, &[404]),
         route(Method::POST, "/api/v1/rollouts/production/none/abort", None, Admin, &[404]),
         route(Method::POST, "/api/v1/rollouts/production/none/retry", None, Admin, &[404]),
+        route(Method::GET, "/api/v1/schedules", None, Admin, &[200]),
+        route(
+            Method::POST,
+            "/api/v1/schedules",
+            Some(
+                json!({"key": "m", "target": {"flag": "no-such-flag", "environment": "production"}, "changes": [{"at": 1, "action": "enable"}]}),
+            ),
+            Admin,
+            &[422],
+        ),
+        route(Method::GET, "/api/v1/schedules/none", None, Admin, &[404]),
+        route(Method::DELETE, "/api/v1/schedules/none", None, Admin, &[404]),
         route(Method::POST, "/api/v1/events", Some(json!({"events": []})), Any, &[202]),
         // Unleash client API.
         route(Method::GET, "/api/client/features", None, Server, &[200]),

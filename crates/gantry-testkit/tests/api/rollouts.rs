@@ -301,3 +301,60 @@ async fn rollout_resumes_at_the_same_step_after_a_restart() {
     let entered = audit_of(&app, "production/search").await.iter().filter(|(a, _)| a == "rollout.step_entered").count();
     assert_eq!(entered, 3, "each step entered exactly once");
 }
+
+async fn enabled(app: &TestApp, flag: &str) -> bool {
+    let r = admin_get(app, &format!("/api/v1/flags/{flag}")).await;
+    r.body["environments"]["production"]["enabled"].as_bool().unwrap_or_else(|| panic!("{}", r.text))
+}
+
+#[tokio::test]
+async fn scheduled_changes_and_calendar_ramps_apply_on_the_tick() {
+    let app = spawn().await;
+    let mut f = ramp_flag("promo");
+    f["environments"]["production"]["enabled"] = json!(false);
+    app.create_flag(f).await;
+    let body = json!({"key": "promo-launch", "target": {"flag": "promo", "environment": "production"}, "changes": [
+        {"at": T0_MS + 10 * SEC, "action": "enable"},
+        {"at": T0_MS + 20 * SEC, "action": "set_percentage", "percentage": 30},
+        {"at": T0_MS + 30 * SEC, "action": "disable"}
+    ]});
+    let r = admin_post(&app, "/api/v1/schedules", &body).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["next_at"], T0_MS + 10 * SEC);
+    assert_error(&admin_post(&app, "/api/v1/schedules", &body).await, 409, "already_exists");
+
+    assert_eq!(tick_at(&app, T0_MS + 9 * SEC).await.scheduled, 0);
+    assert!(!enabled(&app, "promo").await);
+    assert_eq!(tick_at(&app, T0_MS + 10 * SEC).await.scheduled, 1);
+    assert!(enabled(&app, "promo").await);
+    assert_eq!(tick_at(&app, T0_MS + 10 * SEC).await.scheduled, 0, "applied once");
+    // Down over two changes: both are audited, the latest state is applied.
+    assert_eq!(tick_at(&app, T0_MS + 35 * SEC).await.scheduled, 2);
+    assert!(!enabled(&app, "promo").await);
+    assert_eq!(rule_percentage(&app, "promo").await, 30.0);
+    let audit = audit_of(&app, "promo-launch").await;
+    let applied = audit.iter().filter(|(a, actor)| a == "schedule.applied" && actor == "release-scheduler").count();
+    assert_eq!(applied, 3, "{audit:?}");
+    let r = admin_get(&app, "/api/v1/schedules/promo-launch").await;
+    assert_eq!((r.body["last_applied"].as_i64(), r.body.get("next_at")), (Some(T0_MS + 30 * SEC), None), "{}", r.text);
+
+    // A calendar ramp: 10 % on day 1, 25 % on day 3, 100 % on day 5.
+    app.create_flag(ramp_flag("beta")).await;
+    const DAY: i64 = 86_400 * SEC;
+    let ramp = |pcts: [u32; 3]| {
+        json!({"key": "beta-ramp", "target": {"flag": "beta", "environment": "production"}, "ramp": [
+            {"at": T0_MS + DAY, "percentage": pcts[0]}, {"at": T0_MS + 3 * DAY, "percentage": pcts[1]}, {"at": T0_MS + 5 * DAY, "percentage": pcts[2]}
+        ]})
+    };
+    assert_error(&admin_post(&app, "/api/v1/schedules", &ramp([10, 5, 100])).await, 422, "validation_failed");
+    assert_eq!(admin_post(&app, "/api/v1/schedules", &ramp([10, 25, 100])).await.status, 201);
+    tick_at(&app, T0_MS + DAY).await;
+    assert_eq!(rule_percentage(&app, "beta").await, 10.0);
+    tick_at(&app, T0_MS + 3 * DAY + SEC).await;
+    assert_eq!(rule_percentage(&app, "beta").await, 25.0);
+    tick_at(&app, T0_MS + 6 * DAY).await;
+    assert_eq!(rule_percentage(&app, "beta").await, 100.0);
+    assert_eq!(admin_get(&app, "/api/v1/schedules").await.body.as_array().map(Vec::len), Some(2));
+    assert_eq!(admin_delete(&app, "/api/v1/schedules/beta-ramp").await.status, 204);
+    assert_error(&admin_get(&app, "/api/v1/schedules/beta-ramp").await, 404, "schedule_not_found");
+}
