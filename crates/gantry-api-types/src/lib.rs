@@ -17,8 +17,8 @@ pub use experiment::{
     StatsEngine, MAX_EVENTS_PER_BATCH,
 };
 pub use release::{
-    CreateRolloutRequest, CreateScheduleRequest, GuardrailSource, PromoteRequest, RampStep, RolloutNotice, RolloutResponse,
-    ScheduleResponse,
+    AlertRuleRequest, AlertRuleResponse, AlertTarget, CreateRolloutRequest, CreateScheduleRequest, GuardrailSource, NotifierKind,
+    NotifierRequest, NotifierResponse, PromoteRequest, RampStep, RolloutNotice, RolloutResponse, ScheduleResponse,
 };
 pub use stream::{StreamEvent, StreamSnapshot};
 

@@ -134,3 +134,83 @@ pub struct ScheduleResponse {
     /// Last audited change (RFC 3339).
     pub updated_at: String,
 }
+
+/// What an alert rule watches: a flag in an environment, through a source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertTarget {
+    /// Flag key (events are tagged with it).
+    pub flag: String,
+    /// Environment.
+    pub environment: String,
+}
+
+/// Body of `POST /api/v1/alert-rules` (and the rule part of its answer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRuleRequest {
+    /// The rule (its `name` is the key).
+    #[serde(flatten)]
+    pub rule: gantry_release::alert::AlertRule,
+    /// What it watches.
+    pub target: AlertTarget,
+    /// Where measurements come from (default: events, rollout arm).
+    #[serde(default)]
+    pub source: GuardrailSource,
+}
+
+/// An alert rule with its state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRuleResponse {
+    /// Definition.
+    #[serde(flatten)]
+    pub definition: AlertRuleRequest,
+    /// inactive, pending, firing or resolved, with times and the last value.
+    pub state: gantry_release::alert::AlertState,
+    /// Version (ETag).
+    pub version: i64,
+}
+
+/// Payload format of a notifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifierKind {
+    /// Generic webhook with Alertmanager's v4 body.
+    Webhook,
+    /// Slack incoming webhook.
+    Slack,
+}
+
+/// Body of `POST /api/v1/notifiers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotifierRequest {
+    /// Unique key (also the `receiver` in webhook bodies).
+    pub key: String,
+    /// Payload format.
+    pub kind: NotifierKind,
+    /// Where to POST.
+    pub url: String,
+    /// Grouping and timing (defaults as Alertmanager: 30 s, 5 min, 4 h).
+    #[serde(default)]
+    pub policy: gantry_release::notify::GroupPolicy,
+    /// Delivery retries (429 `Retry-After` honoured).
+    #[serde(default)]
+    pub retry: gantry_release::notify::RetryPolicy,
+}
+
+/// A notifier as listed (the URL reduced to its origin: webhook URLs are often secrets).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotifierResponse {
+    /// Key.
+    pub key: String,
+    /// Format.
+    pub kind: NotifierKind,
+    /// Scheme and host of the URL.
+    pub url_origin: String,
+    /// Grouping.
+    pub policy: gantry_release::notify::GroupPolicy,
+    /// Notifications delivered since start.
+    pub delivered: u64,
+    /// Notifications given up since start.
+    pub failed: u64,
+    /// Version (ETag).
+    pub version: i64,
+}

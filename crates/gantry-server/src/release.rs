@@ -16,8 +16,10 @@
 //!   injected clock; tests call [`controller::tick`] at a chosen `now`.
 //! * Guardrail metrics come from Gantry's own events ([`signals`]).
 
+pub mod alerts;
 pub mod api;
 pub mod controller;
+pub mod notify;
 pub mod schedules;
 pub mod signals;
 
@@ -91,6 +93,10 @@ pub struct Release {
     pub rollouts: tokio::sync::Mutex<Rollouts>,
     /// Scheduled changes by key.
     pub schedules: tokio::sync::Mutex<schedules::Schedules>,
+    /// Alert rules by name.
+    pub alerts: tokio::sync::Mutex<alerts::Alerts>,
+    /// Notifier channels by key.
+    pub notifiers: tokio::sync::Mutex<notify::Notifiers>,
     /// Per-arm counters from ingested events.
     pub signals: signals::Signals,
 }
@@ -107,6 +113,8 @@ impl Release {
         Ok(Release {
             rollouts: tokio::sync::Mutex::new(map),
             schedules: tokio::sync::Mutex::new(schedules::load(store).await?),
+            alerts: tokio::sync::Mutex::new(alerts::load(store).await?),
+            notifiers: tokio::sync::Mutex::new(notify::load(store).await?),
             signals: signals::Signals::default(),
         })
     }

@@ -29,6 +29,8 @@ pub fn router<St: Store>() -> Router<AppState<St>> {
         .route("/api/v1/rollouts/{environment}/{flag}/abort", post(abort_rollout::<St>))
         .route("/api/v1/rollouts/{environment}/{flag}/retry", post(retry_rollout::<St>))
         .merge(super::schedules::router::<St>())
+        .merge(super::alerts::router::<St>())
+        .merge(super::notify::router::<St>())
 }
 
 fn not_found(key: &str) -> ApiError {

@@ -23,6 +23,8 @@ pub struct TickReport {
     pub failed: usize,
     /// Scheduled changes applied.
     pub scheduled: usize,
+    /// Alerts firing or recently resolved.
+    pub alerts: usize,
 }
 
 fn measure<S: Store>(app: &AppState<S>, entry: &RolloutEntry, g: &GuardrailSpec, now: Timestamp) -> Measurement {
@@ -40,9 +42,18 @@ fn measure<S: Store>(app: &AppState<S>, entry: &RolloutEntry, g: &GuardrailSpec,
 }
 
 /// Runs one controller tick at `now` (tests call this with a manual clock's
-/// time): due scheduled changes first, then every active rollout.
+/// time): due scheduled changes first, then every active rollout, then the
+/// alert rules and their notifications.
 pub async fn tick<S: Store>(app: &AppState<S>, now: Timestamp) -> TickReport {
     let mut report = TickReport { scheduled: super::schedules::apply_due(app, now).await, ..TickReport::default() };
+    tick_rollouts(app, now, &mut report).await;
+    let alerts = super::alerts::evaluate_due(app, now).await;
+    report.alerts = alerts.len();
+    super::notify::dispatch(app, &alerts, now).await;
+    report
+}
+
+async fn tick_rollouts<S: Store>(app: &AppState<S>, now: Timestamp, report: &mut TickReport) {
     let mut rollouts = app.release.rollouts.lock().await;
     let keys: Vec<String> = rollouts.iter().filter(|(_, e)| e.state.status.is_active()).map(|(k, _)| k.clone()).collect();
     for key in keys {
@@ -73,7 +84,6 @@ pub async fn tick<S: Store>(app: &AppState<S>, now: Timestamp) -> TickReport {
             }
         }
     }
-    report
 }
 
 /// The background loop: ticks every `rollout_tick` until shutdown.

@@ -1,6 +1,7 @@
 //! API tests over real HTTP against `TestApp` (server on port 0, SQLite file).
 
 mod admin_api;
+mod alerts;
 mod auth_matrix;
 mod bad_input;
 mod conformance;
