@@ -20,6 +20,28 @@ pub enum GuardrailSource {
     /// rollout arm. Error-rate and arm-value guardrails only.
     #[default]
     Events,
+    /// A Prometheus instant query (`GET {url}/api/v1/query`): the value of its single sample
+    /// or scalar is the measurement (scalar guardrails); an empty result is no data, more than
+    /// one series an error.
+    Prometheus {
+        /// Base URL of the Prometheus server.
+        url: String,
+        /// PromQL, aggregated to one series.
+        query: String,
+        /// Request timeout (default 5 s).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+    },
+    /// An HTTP health probe of a service URL (`application/health+json` understood); the
+    /// measurement is 1 while the target is unhealthy and 0 while healthy (scalar guardrails,
+    /// e.g. `> 0.5`), no data until the thresholds decide.
+    Probe {
+        /// The URL probed with GET.
+        url: String,
+        /// Interval, timeout and thresholds.
+        #[serde(flatten)]
+        spec: gantry_release::probe::ProbeSpec,
+    },
 }
 
 /// Body of `POST /api/v1/rollouts`: a plan, started at once unless `start` is false.

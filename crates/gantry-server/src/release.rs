@@ -22,6 +22,7 @@ pub mod controller;
 pub mod notify;
 pub mod schedules;
 pub mod signals;
+pub mod sources;
 
 use std::collections::BTreeMap;
 
@@ -99,6 +100,10 @@ pub struct Release {
     pub notifiers: tokio::sync::Mutex<notify::Notifiers>,
     /// Per-arm counters from ingested events.
     pub signals: signals::Signals,
+    /// Health-probe states.
+    pub probes: sources::Probes,
+    /// HTTP client of Prometheus queries.
+    pub http: reqwest::Client,
 }
 
 impl Release {
@@ -116,6 +121,8 @@ impl Release {
             alerts: tokio::sync::Mutex::new(alerts::load(store).await?),
             notifiers: tokio::sync::Mutex::new(notify::load(store).await?),
             signals: signals::Signals::default(),
+            probes: sources::Probes::default(),
+            http: reqwest::Client::new(),
         })
     }
 }

@@ -65,8 +65,8 @@ pub async fn maintenance_mode_hook<S: Store>(_app: &AppState<S>, enabled: bool, 
     tracing::warn!(rule, enabled, "alert action: maintenance mode requested (not wired to maintenance mode yet)");
 }
 
-fn measure<S: Store>(app: &AppState<S>, def: &AlertRuleRequest, now: Timestamp) -> Measurement {
-    match def.source {
+async fn measure<S: Store>(app: &AppState<S>, def: &AlertRuleRequest, now: Timestamp) -> Measurement {
+    match &def.source {
         // Alerts watch the rollout arm (everyone, once a flag is fully on).
         GuardrailSource::Events => match app.release.signals.measure(
             &def.target.environment,
@@ -79,6 +79,11 @@ fn measure<S: Store>(app: &AppState<S>, def: &AlertRuleRequest, now: Timestamp) 
             Measurement::Arms { treatment, .. } => Measurement::Arms { treatment, control: None },
             m => m,
         },
+        GuardrailSource::Prometheus { url, query, timeout_ms } => {
+            let timeout = timeout_ms.map_or(super::sources::PROMETHEUS_TIMEOUT, std::time::Duration::from_millis);
+            super::sources::prometheus_query(&app.release.http, url, query, timeout).await
+        }
+        GuardrailSource::Probe { .. } => Measurement::Error { message: "probe sources are available to rollout guardrails only".into() },
     }
 }
 
@@ -109,7 +114,7 @@ pub async fn evaluate_due<S: Store>(app: &AppState<S>, now: Timestamp) -> Vec<ga
         if !entry.state.is_due(&entry.def.rule, now) {
             continue;
         }
-        let m = measure(app, &entry.def, now);
+        let m = measure(app, &entry.def, now).await;
         let out = alert::evaluate_alert(&entry.def.rule, &entry.state, &m, now);
         let Some(change) = out.change else {
             if out.state != entry.state {
@@ -207,8 +212,15 @@ async fn create_alert_rule<St: Store>(
     if let Err(e) = def.rule.validate() {
         problems.push(Invalid::new("rule", e.to_string()));
     }
-    if def.source == GuardrailSource::Events && def.rule.check.metric == Metric::Scalar {
-        problems.push(Invalid::new("metric", "the events source measures error_rate and arm_value"));
+    match &def.source {
+        GuardrailSource::Events if def.rule.check.metric == Metric::Scalar => {
+            problems.push(Invalid::new("metric", "the events source measures error_rate and arm_value"));
+        }
+        GuardrailSource::Prometheus { .. } if def.rule.check.metric != Metric::Scalar => {
+            problems.push(Invalid::new("metric", "a prometheus source gives a scalar: use metric `scalar`"));
+        }
+        GuardrailSource::Probe { .. } => problems.push(Invalid::new("source", "probe sources are available to rollout guardrails only")),
+        _ => {}
     }
     {
         let v = app.views();

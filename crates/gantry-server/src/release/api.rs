@@ -66,9 +66,20 @@ fn check_definition(v: &Views, def: &RolloutDef) -> Result<(), ApiError> {
         }
     }
     for (i, g) in plan.guardrails.iter().enumerate() {
-        let source = def.sources.get(&g.name).cloned().unwrap_or_default();
-        if source == GuardrailSource::Events && g.check.metric == Metric::Scalar {
-            out.push(Invalid::new(format!("guardrails[{i}].metric"), "the events source measures error_rate and arm_value"));
+        match def.sources.get(&g.name) {
+            None | Some(GuardrailSource::Events) if g.check.metric == Metric::Scalar => {
+                out.push(Invalid::new(format!("guardrails[{i}].metric"), "the events source measures error_rate and arm_value"));
+            }
+            Some(GuardrailSource::Prometheus { .. } | GuardrailSource::Probe { .. }) if g.check.metric != Metric::Scalar => {
+                out.push(Invalid::new(
+                    format!("guardrails[{i}].metric"),
+                    "prometheus and probe sources give a scalar: use metric `scalar`",
+                ));
+            }
+            Some(GuardrailSource::Prometheus { url, .. } | GuardrailSource::Probe { url, .. }) if reqwest::Url::parse(url).is_err() => {
+                out.push(Invalid::new(format!("sources.{}.url", g.name), "not a URL"));
+            }
+            _ => {}
         }
     }
     if out.is_empty() {

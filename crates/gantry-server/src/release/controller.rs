@@ -9,7 +9,7 @@ use gantry_release::guardrail::{GuardrailSpec, Measurement};
 use gantry_release::rollout::{self, Input, Tick};
 use gantry_release::{Percentage, Timestamp};
 
-use super::{now_of, persist, PersistRequest, RolloutEntry, CONTROLLER_ACTOR};
+use super::{now_of, persist, sources, PersistRequest, RolloutEntry, CONTROLLER_ACTOR};
 use crate::state::{self, AppState};
 
 /// What one tick did.
@@ -27,10 +27,10 @@ pub struct TickReport {
     pub alerts: usize,
 }
 
-fn measure<S: Store>(app: &AppState<S>, entry: &RolloutEntry, g: &GuardrailSpec, now: Timestamp) -> Measurement {
+async fn measure<S: Store>(app: &AppState<S>, key: &str, entry: &RolloutEntry, g: &GuardrailSpec, now: Timestamp) -> Measurement {
     let target = &entry.def.plan.target;
-    match entry.def.sources.get(&g.name).cloned().unwrap_or_default() {
-        GuardrailSource::Events => app.release.signals.measure(
+    match entry.def.sources.get(&g.name) {
+        None | Some(GuardrailSource::Events) => app.release.signals.measure(
             &target.environment,
             &target.flag,
             g.check.metric,
@@ -38,6 +38,11 @@ fn measure<S: Store>(app: &AppState<S>, entry: &RolloutEntry, g: &GuardrailSpec,
             now,
             entry.state.percentage < Percentage::FULL,
         ),
+        Some(GuardrailSource::Prometheus { url, query, timeout_ms }) => {
+            let timeout = timeout_ms.map_or(sources::PROMETHEUS_TIMEOUT, std::time::Duration::from_millis);
+            sources::prometheus_query(&app.release.http, url, query, timeout).await
+        }
+        Some(GuardrailSource::Probe { .. }) => app.release.probes.measurement(&sources::probe_key(key, &g.name)),
     }
 }
 
@@ -46,6 +51,7 @@ fn measure<S: Store>(app: &AppState<S>, entry: &RolloutEntry, g: &GuardrailSpec,
 /// alert rules and their notifications.
 pub async fn tick<S: Store>(app: &AppState<S>, now: Timestamp) -> TickReport {
     let mut report = TickReport { scheduled: super::schedules::apply_due(app, now).await, ..TickReport::default() };
+    app.release.probes.run_due(app, now).await;
     tick_rollouts(app, now, &mut report).await;
     let alerts = super::alerts::evaluate_due(app, now).await;
     report.alerts = alerts.len();
@@ -61,7 +67,7 @@ async fn tick_rollouts<S: Store>(app: &AppState<S>, now: Timestamp, report: &mut
         report.active += 1;
         let mut t = Tick::default();
         for g in rollout::due_guardrails(&entry.def.plan, &entry.state, now) {
-            t.measurements.insert(g.name.clone(), measure(app, &entry, g, now));
+            t.measurements.insert(g.name.clone(), measure(app, &key, &entry, g, now).await);
         }
         let outcome = match rollout::step(&entry.def.plan, &entry.state, &Input::Tick(t), now) {
             Ok(o) => o,

@@ -358,3 +358,155 @@ async fn scheduled_changes_and_calendar_ramps_apply_on_the_tick() {
     assert_eq!(admin_delete(&app, "/api/v1/schedules/beta-ramp").await.status, 204);
     assert_error(&admin_get(&app, "/api/v1/schedules/beta-ramp").await, 404, "schedule_not_found");
 }
+
+/// A tiny service: `/metrics` (Prometheus text, gauge `test_error_ratio`)
+/// and `/health` (`application/health+json`, pass or fail).
+#[derive(Clone, Default)]
+struct Service {
+    ratio_bits: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Service {
+    async fn start() -> (String, Service) {
+        use std::sync::atomic::Ordering;
+        let svc = Service::default();
+        let (m, h) = (svc.clone(), svc.clone());
+        let app = axum::Router::new()
+            .route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let v = f64::from_bits(m.ratio_bits.load(Ordering::SeqCst));
+                    async move { format!("# TYPE test_error_ratio gauge\ntest_error_ratio {v}\n") }
+                }),
+            )
+            .route(
+                "/health",
+                axum::routing::get(move || {
+                    let status = if h.failing.load(Ordering::SeqCst) { "fail" } else { "pass" };
+                    async move { ([("content-type", "application/health+json")], format!("{{\"status\":\"{status}\"}}")) }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("{addr}"), svc)
+    }
+
+    fn set_ratio(&self, v: f64) {
+        self.ratio_bits.store(v.to_bits(), std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_failing_health_probe_rolls_the_rollout_back() {
+    let app = spawn().await;
+    let (svc_addr, svc) = Service::start().await;
+    app.create_flag(ramp_flag("api")).await;
+    let mut body = plan("api", ramps(&[10, 100], 3_600_000));
+    body["guardrails"] =
+        json!([{"name": "health", "metric": "scalar", "condition": {"kind": "threshold", "op": ">", "value": 0.5}, "interval_ms": 1000}]);
+    body["sources"] = json!({"health": {"type": "probe", "url": format!("http://{svc_addr}/health"), "interval_ms": 1000, "failure_threshold": 2, "success_threshold": 1}});
+    let r = admin_post(&app, "/api/v1/rollouts", &body).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    tick_at(&app, T0_MS).await;
+    let r = rollout(&app, "api").await;
+    assert_eq!(r["state"]["guardrails"]["health"]["status"], "ok", "{r}");
+    svc.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    tick_at(&app, T0_MS + SEC).await;
+    assert_eq!(rollout(&app, "api").await["state"]["status"], "progressing", "one failure is below the threshold");
+    tick_at(&app, T0_MS + 2 * SEC).await;
+    let r = rollout(&app, "api").await;
+    assert_eq!(r["state"]["status"], "rolled_back", "{r}");
+    assert_eq!(rule_percentage(&app, "api").await, 0.0);
+    // A probe source needs a scalar guardrail.
+    let mut bad = plan("api", ramps(&[10], 0));
+    bad["guardrails"] = json!([{"name": "h", "metric": "error_rate", "condition": {"kind": "threshold", "op": ">", "value": 0.5}}]);
+    bad["sources"] = json!({"h": {"type": "probe", "url": "http://127.0.0.1:1/health"}});
+    assert_error(&admin_post(&app, "/api/v1/rollouts", &bad).await, 422, "validation_failed");
+}
+
+/// A real Prometheus server (Debian's `prometheus` package) scraping [`Service`].
+struct Prometheus {
+    child: std::process::Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Prometheus {
+    async fn start(target: &str) -> Prometheus {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: svc\n    static_configs:\n      - targets: ['{target}']\n"
+        );
+        std::fs::write(dir.path().join("prometheus.yml"), config).expect("write config");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let child = std::process::Command::new("prometheus")
+            .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start `prometheus` ({e}). This test needs a real Prometheus: scripts/test.sh installs Debian's package (apt-get install -y prometheus)")
+            });
+        Prometheus { child, base: format!("http://127.0.0.1:{port}"), _dir: dir }
+    }
+
+    /// Polls the instant query until it returns `want` (the scrape happened).
+    async fn wait_for_value(&self, query: &str, want: f64) {
+        let http = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = http.get(format!("{}/api/v1/query", self.base)).query(&[("query", query)]).send().await;
+            if let Ok(r) = r {
+                if let Ok(v) = r.json::<Value>().await {
+                    let got = v["data"]["result"][0]["value"][1].as_str().and_then(|s| s.parse::<f64>().ok());
+                    if got == Some(want) {
+                        return;
+                    }
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "prometheus at {} never returned {want} for {query}", self.base);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_prometheus_guardrail_rolls_the_rollout_back() {
+    let app = spawn().await;
+    let (svc_addr, svc) = Service::start().await;
+    let prom = Prometheus::start(&svc_addr).await;
+    prom.wait_for_value("test_error_ratio", 0.0).await;
+    app.create_flag(ramp_flag("prom")).await;
+    let mut body = plan("prom", ramps(&[10, 100], 3_600_000));
+    body["guardrails"] =
+        json!([{"name": "errors", "metric": "scalar", "condition": {"kind": "threshold", "op": ">", "value": 0.1}, "interval_ms": 1000}]);
+    body["sources"] = json!({"errors": {"type": "prometheus", "url": prom.base, "query": "max(test_error_ratio)"}});
+    let r = admin_post(&app, "/api/v1/rollouts", &body).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    tick_at(&app, T0_MS + SEC).await;
+    let r = rollout(&app, "prom").await;
+    assert_eq!(
+        (r["state"]["status"].as_str(), r["state"]["guardrails"]["errors"]["status"].as_str()),
+        (Some("progressing"), Some("ok")),
+        "{r}"
+    );
+
+    svc.set_ratio(0.5);
+    prom.wait_for_value("test_error_ratio", 0.5).await;
+    tick_at(&app, T0_MS + 3 * SEC).await;
+    let r = rollout(&app, "prom").await;
+    assert_eq!(r["state"]["status"], "rolled_back", "{r}");
+    assert_eq!(rule_percentage(&app, "prom").await, 0.0);
+}
