@@ -17,8 +17,9 @@ pub use experiment::{
     StatsEngine, MAX_EVENTS_PER_BATCH,
 };
 pub use release::{
-    AlertRuleRequest, AlertRuleResponse, AlertTarget, CreateRolloutRequest, CreateScheduleRequest, GuardrailSource, NotifierKind,
-    NotifierRequest, NotifierResponse, PromoteRequest, RampStep, RolloutNotice, RolloutResponse, ScheduleResponse,
+    AlertRuleRequest, AlertRuleResponse, AlertTarget, CreateRolloutRequest, CreateScheduleRequest, CreateTriggerRequest, CreatedTrigger,
+    GuardrailSource, NotifierKind, NotifierRequest, NotifierResponse, PromoteRequest, RampStep, RolloutNotice, RolloutResponse,
+    ScheduleResponse, TriggerAction, TriggerResponse,
 };
 pub use stream::{StreamEvent, StreamSnapshot};
 

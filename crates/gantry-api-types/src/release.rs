@@ -236,3 +236,72 @@ pub struct NotifierResponse {
     /// Version (ETag).
     pub version: i64,
 }
+
+/// What an inbound trigger does when its URL is called.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TriggerAction {
+    /// Turn the flag off in the environment (kill switch).
+    DisableFlag {
+        /// Flag key.
+        flag: String,
+        /// Environment.
+        environment: String,
+    },
+    /// Turn the flag on in the environment.
+    EnableFlag {
+        /// Flag key.
+        flag: String,
+        /// Environment.
+        environment: String,
+    },
+    /// Abort the flag's rollout in the environment.
+    AbortRollout {
+        /// Flag key.
+        flag: String,
+        /// Environment.
+        environment: String,
+    },
+}
+
+/// Body of `POST /api/v1/triggers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTriggerRequest {
+    /// A label (audit actor `trigger:<name>`).
+    pub name: String,
+    /// What calling the URL does.
+    pub action: TriggerAction,
+}
+
+/// A trigger as listed (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriggerResponse {
+    /// Id.
+    pub id: String,
+    /// Label.
+    pub name: String,
+    /// Action.
+    pub action: TriggerAction,
+    /// Displayable start of the secret.
+    pub prefix: String,
+    /// Times fired.
+    pub fired: u64,
+    /// Last firing (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_fired_at: Option<Timestamp>,
+    /// Version (ETag).
+    pub version: i64,
+}
+
+/// Answer of `POST /api/v1/triggers`: the secret URL, shown once (stored hashed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedTrigger {
+    /// The trigger.
+    #[serde(flatten)]
+    pub trigger: TriggerResponse,
+    /// The secret.
+    pub secret: String,
+    /// Path to POST to (no token needed): `/api/v1/triggers/hook/<secret>`.
+    pub path: String,
+}

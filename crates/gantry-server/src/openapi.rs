@@ -155,6 +155,17 @@ pub const ROUTES: &[RouteDoc] = &[
     ),
     r("get", "/api/v1/notifiers/{key}", "Read a notifier with its delivery counters", Access::Admin, None, 200),
     r("delete", "/api/v1/notifiers/{key}", "Delete a notifier (If-Match)", Access::Admin, None, 204),
+    r("get", "/api/v1/triggers", "List inbound triggers (never their secrets)", Access::Admin, None, 200),
+    r(
+        "post",
+        "/api/v1/triggers",
+        "Create an inbound trigger: its secret URL is shown once",
+        Access::Admin,
+        Some("CreateTriggerRequest"),
+        201,
+    ),
+    r("delete", "/api/v1/triggers/{id}", "Revoke an inbound trigger", Access::Admin, None, 204),
+    r("post", "/api/v1/triggers/hook/{secret}", "Fire a trigger (the secret in the path is the credential)", Access::Public, None, 202),
     r(
         "post",
         "/api/v1/events",

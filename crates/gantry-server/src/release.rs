@@ -23,6 +23,7 @@ pub mod notify;
 pub mod schedules;
 pub mod signals;
 pub mod sources;
+pub mod triggers;
 
 use std::collections::BTreeMap;
 
@@ -102,6 +103,8 @@ pub struct Release {
     pub signals: signals::Signals,
     /// Health-probe states.
     pub probes: sources::Probes,
+    /// Inbound triggers by id.
+    pub triggers: tokio::sync::Mutex<triggers::Triggers>,
     /// HTTP client of Prometheus queries.
     pub http: reqwest::Client,
 }
@@ -122,6 +125,7 @@ impl Release {
             notifiers: tokio::sync::Mutex::new(notify::load(store).await?),
             signals: signals::Signals::default(),
             probes: sources::Probes::default(),
+            triggers: tokio::sync::Mutex::new(triggers::load(store).await?),
             http: reqwest::Client::new(),
         })
     }
@@ -315,4 +319,27 @@ pub async fn persist<S: Store>(
     let created_at = before.map_or(now, |b| b.created_at);
     rollouts.insert(key.to_owned(), RolloutEntry { def: def.clone(), state: outcome.state, version, created_at, updated_at: now });
     Ok(())
+}
+
+/// Aborts the active rollout of a flag in an environment (alert actions,
+/// triggers). `Ok(false)` when there is none to abort.
+pub async fn abort_rollout<S: Store>(
+    app: &AppState<S>,
+    flag: &str,
+    environment: &str,
+    actor: &str,
+    now: Timestamp,
+) -> Result<bool, ApiError> {
+    let key = rollout_key(environment, flag);
+    let mut rollouts = app.release.rollouts.lock().await;
+    let Some(entry) = rollouts.get(&key).cloned() else { return Ok(false) };
+    if entry.state.status.is_finished() {
+        return Ok(false);
+    }
+    let input = rollout::Input::Command(rollout::Command::Abort);
+    let outcome =
+        rollout::step(&entry.def.plan, &entry.state, &input, now).map_err(|e| ApiError::new(ErrorCode::InvalidState, e.to_string()))?;
+    let req = PersistRequest { key: &key, def: &entry.def, before: Some(&entry), actor, extra_audit: None };
+    persist(app, &mut rollouts, req, outcome).await?;
+    Ok(true)
 }

@@ -16,10 +16,9 @@ use gantry_core::validate::{self, Invalid};
 use gantry_core::{AuditDraft, Expect, Mutation, ReleaseObject, Store, StoreError};
 use gantry_release::alert::{self, AlertState};
 use gantry_release::guardrail::{Measurement, Metric};
-use gantry_release::rollout::{Command, Input};
 use gantry_release::{Effect, Timestamp};
 
-use super::{commit_with_effects, persist, rollout_key, to_value, PersistRequest};
+use super::{commit_with_effects, to_value};
 use crate::admin::{if_match, with_etag};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{AdminPrincipal, Json};
@@ -87,22 +86,6 @@ async fn measure<S: Store>(app: &AppState<S>, def: &AlertRuleRequest, now: Times
     }
 }
 
-/// Aborts the rollout of a flag because an alert fired (no-op when none is active).
-async fn abort_rollout<S: Store>(app: &AppState<S>, flag: &str, environment: &str, rule: &str, now: Timestamp) {
-    let key = rollout_key(environment, flag);
-    let mut rollouts = app.release.rollouts.lock().await;
-    let Some(entry) = rollouts.get(&key).cloned() else { return };
-    if entry.state.status.is_finished() {
-        return;
-    }
-    let Ok(outcome) = gantry_release::rollout::step(&entry.def.plan, &entry.state, &Input::Command(Command::Abort), now) else { return };
-    let actor = actor_of(rule);
-    let req = PersistRequest { key: &key, def: &entry.def, before: Some(&entry), actor: &actor, extra_audit: None };
-    if let Err(e) = persist(app, &mut rollouts, req, outcome).await {
-        tracing::warn!(rollout = %key, rule, error = %e.message, "alert could not abort the rollout");
-    }
-}
-
 /// Evaluates every due rule; applies actions of rules that start firing.
 /// Returns the firing/resolved alerts for the notifiers.
 pub async fn evaluate_due<S: Store>(app: &AppState<S>, now: Timestamp) -> Vec<gantry_release::notify::Alert> {
@@ -159,7 +142,11 @@ pub async fn evaluate_due<S: Store>(app: &AppState<S>, now: Timestamp) -> Vec<ga
     drop(alerts);
     for (rule, effect) in follow_ups {
         match effect {
-            Effect::AbortRollout { flag, environment } => abort_rollout(app, &flag, &environment, &rule, now).await,
+            Effect::AbortRollout { flag, environment } => {
+                if let Err(e) = super::abort_rollout(app, &flag, &environment, &actor_of(&rule), now).await {
+                    tracing::warn!(rule, %flag, %environment, error = %e.message, "alert could not abort the rollout");
+                }
+            }
             Effect::MaintenanceMode { enabled } => maintenance_mode_hook(app, enabled, &rule).await,
             // Kill switches were committed with the state change.
             _ => {}

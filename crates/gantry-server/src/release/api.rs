@@ -31,6 +31,7 @@ pub fn router<St: Store>() -> Router<AppState<St>> {
         .merge(super::schedules::router::<St>())
         .merge(super::alerts::router::<St>())
         .merge(super::notify::router::<St>())
+        .merge(super::triggers::router::<St>())
 }
 
 fn not_found(key: &str) -> ApiError {

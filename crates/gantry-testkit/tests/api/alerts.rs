@@ -183,3 +183,71 @@ async fn alert_fires_acts_notifies_through_a_429_and_resolves() {
     assert_eq!(admin_delete(&app, "/api/v1/notifiers/chat").await.status, 204);
     assert_error(&admin_get(&app, "/api/v1/notifiers/chat").await, 404, "notifier_not_found");
 }
+
+#[tokio::test]
+async fn inbound_triggers_flip_a_flag_and_abort_a_rollout_until_revoked() {
+    let app = TestApp::spawn().await;
+    app.create_flag(json!({"key": "chk", "environments": {"production": {"enabled": true, "rules": [
+        {"id": "ramp", "condition": {"type": "rollout", "percentage": 0}}
+    ]}}}))
+    .await;
+    let r = admin_post(
+        &app,
+        "/api/v1/rollouts",
+        &json!({"target": {"flag": "chk", "environment": "production"}, "steps": [{"kind": "ramp", "percentage": 20, "hold_ms": 3600000}]}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let r = admin_post(
+        &app,
+        "/api/v1/triggers",
+        &json!({"name": "pager", "action": {"type": "disable_flag", "flag": "chk", "environment": "production"}}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let (kill_id, kill_path) = (r.body["id"].as_str().unwrap().to_owned(), r.body["path"].as_str().unwrap().to_owned());
+    let secret = r.body["secret"].as_str().unwrap().to_owned();
+    assert!(kill_path.ends_with(&secret));
+    let list = admin_get(&app, "/api/v1/triggers").await;
+    assert!(!list.text.contains(&secret) && !list.text.contains("secret_hash"), "{}", list.text);
+    // The secret is stored hashed only.
+    let audit = admin_get(&app, "/api/v1/audit?limit=10").await;
+    assert!(!audit.text.contains(&secret));
+
+    // Fired without a token.
+    let r = send(app.req(Method::POST, &kill_path, None)).await;
+    assert_eq!((r.status, r.body["applied"].as_bool()), (202, Some(true)), "{}", r.text);
+    let f = admin_get(&app, "/api/v1/flags/chk").await;
+    assert_eq!(f.body["environments"]["production"]["enabled"], false);
+    let audit = admin_get(&app, "/api/v1/audit?limit=10").await;
+    let actions: Vec<&str> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "trigger:pager")
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(actions.contains(&"trigger.fired") && actions.contains(&"flag.switch_off"), "{actions:?}");
+
+    let r = admin_post(
+        &app,
+        "/api/v1/triggers",
+        &json!({"name": "abort", "action": {"type": "abort_rollout", "flag": "chk", "environment": "production"}}),
+    )
+    .await;
+    let abort_path = r.body["path"].as_str().unwrap().to_owned();
+    let r = send(app.req(Method::POST, &abort_path, None)).await;
+    assert_eq!((r.status, r.body["applied"].as_bool()), (202, Some(true)), "{}", r.text);
+    assert_eq!(admin_get(&app, "/api/v1/rollouts/production/chk").await.body["state"]["status"], "aborted");
+    let r = send(app.req(Method::POST, &abort_path, None)).await;
+    assert_eq!(r.body["applied"], false, "nothing left to abort");
+
+    // Revoked: the URL stops working; a wrong secret never worked.
+    assert_eq!(admin_delete(&app, &format!("/api/v1/triggers/{kill_id}")).await.status, 204);
+    assert_error(&send(app.req(Method::POST, &kill_path, None)).await, 404, "trigger_not_found");
+    assert_error(&send(app.req(Method::POST, "/api/v1/triggers/hook/gantry-trigger-nope", None)).await, 404, "trigger_not_found");
+    let list = admin_get(&app, "/api/v1/triggers").await;
+    assert_eq!(list.body.as_array().map(Vec::len), Some(1));
+    assert_eq!(list.body[0]["fired"], 2);
+}

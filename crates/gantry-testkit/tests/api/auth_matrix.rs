@@ -158,6 +158,16 @@ fn routes() -> Vec<Route> {
         route(Method::POST, "/api/v1/notifiers", Some(json!({"key": "m", "kind": "webhook", "url": "not a url"})), Admin, &[422]),
         route(Method::GET, "/api/v1/notifiers/none", None, Admin, &[404]),
         route(Method::DELETE, "/api/v1/notifiers/none", None, Admin, &[404]),
+        route(Method::GET, "/api/v1/triggers", None, Admin, &[200]),
+        route(
+            Method::POST,
+            "/api/v1/triggers",
+            Some(json!({"name": "m", "action": {"type": "disable_flag", "flag": "no-such-flag", "environment": "production"}})),
+            Admin,
+            &[422],
+        ),
+        route(Method::DELETE, "/api/v1/triggers/none", None, Admin, &[404]),
+        route(Method::POST, "/api/v1/triggers/hook/gantry-trigger-wrong", None, Public, &[404]),
         route(Method::POST, "/api/v1/events", Some(json!({"events": []})), Any, &[202]),
         // Unleash client API.
         route(Method::GET, "/api/client/features", None, Server, &[200]),
