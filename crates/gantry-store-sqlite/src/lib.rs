@@ -68,6 +68,15 @@ impl SqliteStore {
         Ok(SqliteStore { pool })
     }
 
+    /// A write transaction that takes SQLite's write lock at once (`BEGIN
+    /// IMMEDIATE`). A deferred transaction that reads before it writes gets
+    /// `SQLITE_BUSY` without waiting when another connection committed in
+    /// between (e.g. the events writer during an admin write); an immediate
+    /// one waits for the lock under `busy_timeout` instead.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)
+    }
+
     /// Closes the pool (checkpointing the WAL).
     pub async fn close(&self) {
         self.pool.close().await;
@@ -355,7 +364,7 @@ impl Store for SqliteStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<Committed, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.write_tx().await?;
         let at = rfc3339(commit.at);
         let mut versions = Vec::with_capacity(commit.mutations.len());
         for m in &commit.mutations {
@@ -414,7 +423,7 @@ impl Store for SqliteStore {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.write_tx().await?;
         for r in rows {
             let existing: Option<String> = sqlx::query_scalar("SELECT variants FROM usage WHERE flag = ?1 AND environment = ?2")
                 .bind(&r.flag)
@@ -468,7 +477,7 @@ impl Store for SqliteStore {
         if batches.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.write_tx().await?;
         let mut ids = Vec::with_capacity(batches.len());
         for b in &batches {
             let id: i64 =

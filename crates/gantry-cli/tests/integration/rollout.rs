@@ -1,8 +1,8 @@
 //! Staged rollouts end to end with real processes: the `gantry` server (its
-//! controller ticking on the real clock), the `gantry rollout` CLI, and a
-//! traffic generator standing in for an application: it evaluates the flag
-//! over OFREP for a crowd of users and reports `request` (and, for the
-//! failing version, `error`) events tagged with the variant it served.
+//! controller ticking on the real clock), the `gantry rollout` CLI, a small
+//! HTTP service with a healthy and a failing new version behind the flag
+//! (it reports `request`/`error` events tagged with the variant it served),
+//! users calling it, and a webhook receiver for alert notifications.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -61,36 +61,99 @@ async fn setup(base: &str, http: &reqwest::Client, flags: &[&str]) -> String {
     body["secret"].as_str().expect("secret").to_owned()
 }
 
-/// The application: every round, 20 users evaluate `flag`; the rollout arm
-/// of a failing version fails every other request.
-fn traffic(base: String, token: String, flag: &'static str, failing: bool, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+/// The application under rollout: a small HTTP service whose `GET /work?user=U`
+/// asks Gantry (OFREP) whether the new version is on for the user, serves it
+/// (the failing build answers 500 for every other request) or the old one,
+/// and reports a `request` event (plus `error` on a 500) tagged with the flag
+/// and the variant it served.
+async fn start_service(gantry: String, token: String, flag: &'static str, failing: bool) -> String {
+    use axum::extract::{Query, State};
+    #[derive(Clone)]
+    struct Svc {
+        gantry: String,
+        token: String,
+        flag: &'static str,
+        failing: bool,
+        http: reqwest::Client,
+        n: Arc<std::sync::atomic::AtomicU64>,
+    }
+    async fn work(State(s): State<Svc>, Query(q): Query<std::collections::HashMap<String, String>>) -> axum::http::StatusCode {
+        let user = q.get("user").cloned().unwrap_or_default();
+        let eval = s
+            .http
+            .post(format!("{}/ofrep/v1/evaluate/flags/{}", s.gantry, s.flag))
+            .bearer_auth(&s.token)
+            .json(&json!({"context": {"targetingKey": user}}))
+            .send()
+            .await;
+        let on = match eval {
+            Ok(r) => r.json::<Value>().await.map(|v| v["value"] == true).unwrap_or(false),
+            Err(_) => false,
+        };
+        let fail = on && s.failing && s.n.fetch_add(1, Ordering::Relaxed) % 2 == 0;
+        let variant = if on { "on" } else { "off" };
+        let mut events = vec![json!({"type": "track", "unit_id": user, "flag": s.flag, "variant": variant, "name": "request"})];
+        if fail {
+            events.push(json!({"type": "track", "unit_id": user, "flag": s.flag, "variant": variant, "name": "error"}));
+        }
+        let _ = s.http.post(format!("{}/api/v1/events", s.gantry)).bearer_auth(&s.token).json(&json!({"events": events})).send().await;
+        if fail {
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            axum::http::StatusCode::OK
+        }
+    }
+    let svc = Svc { gantry, token, flag, failing, http: reqwest::Client::new(), n: Arc::default() };
+    let app = axum::Router::new().route("/work", axum::routing::get(work)).with_state(svc);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+/// Users calling a service: 10 requests per round, rounds 50 ms apart.
+fn drive(service: String, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let http = reqwest::Client::new();
         let mut round = 0u64;
         while !stop.load(Ordering::Relaxed) {
-            let mut events = Vec::new();
-            for u in 0..20u64 {
-                let user = format!("user-{}", (round * 20 + u) % 500);
-                let r = http
-                    .post(format!("{base}/ofrep/v1/evaluate/flags/{flag}"))
-                    .bearer_auth(&token)
-                    .json(&json!({"context": {"targetingKey": user}}))
-                    .send()
-                    .await;
-                let Ok(r) = r else { break };
-                let Ok(v) = r.json::<Value>().await else { break };
-                let on = v["value"] == true;
-                let variant = if on { "on" } else { "off" };
-                events.push(json!({"type": "track", "unit_id": user, "flag": flag, "variant": variant, "name": "request"}));
-                if on && failing && u % 2 == 0 {
-                    events.push(json!({"type": "track", "unit_id": user, "flag": flag, "variant": variant, "name": "error"}));
-                }
-            }
-            let _ = http.post(format!("{base}/api/v1/events")).bearer_auth(&token).json(&json!({"events": events})).send().await;
+            let calls = (0..10u64).map(|u| http.get(format!("{service}/work?user=user-{}", (round * 10 + u) % 500)).send());
+            futures_util::future::join_all(calls).await;
             round += 1;
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
+}
+
+/// A webhook receiver recording every body.
+async fn start_receiver() -> (String, Arc<std::sync::Mutex<Vec<Value>>>) {
+    let bodies: Arc<std::sync::Mutex<Vec<Value>>> = Arc::default();
+    let b = bodies.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
+            let b = b.clone();
+            async move {
+                b.lock().unwrap().push(v);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("{base}/hook"), bodies)
+}
+
+async fn wait_for_notice(bodies: &std::sync::Mutex<Vec<Value>>, status: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + SAFETY;
+    loop {
+        if let Some(b) = bodies.lock().unwrap().iter().find(|b| b["status"] == status) {
+            return b.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no {status} notification");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 const GUARD: [&str; 10] =
@@ -103,9 +166,25 @@ async fn healthy_rollout_reaches_full_and_failing_one_is_rolled_back() {
     let base = server.base.clone();
     let http = reqwest::Client::new();
     let token = setup(&base, &http, &["healthy", "failing"]).await;
+    let healthy_svc = start_service(base.clone(), token.clone(), "healthy", false).await;
+    let failing_svc = start_service(base.clone(), token, "failing", true).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let t1 = traffic(base.clone(), token.clone(), "healthy", false, stop.clone());
-    let t2 = traffic(base.clone(), token, "failing", true, stop.clone());
+    let t1 = drive(healthy_svc, stop.clone());
+    let t2 = drive(failing_svc, stop.clone());
+    // Alerting on the failing flag's new version, to a webhook receiver.
+    let (hook, bodies) = start_receiver().await;
+    let r = http
+        .post(format!("{base}/api/v1/notifiers"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"key": "ops", "kind": "webhook", "url": hook, "policy": {"group_wait_ms": 0, "group_interval_ms": 200}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let rule = json!({"name": "failing-errors", "metric": "error_rate", "condition": {"kind": "threshold", "op": ">", "value": 0.1},
+        "window_ms": 2000, "interval_ms": 300, "min_requests": 5, "target": {"flag": "failing", "environment": "production"}});
+    let r = http.post(format!("{base}/api/v1/alert-rules")).bearer_auth(ADMIN).json(&rule).send().await.unwrap();
+    assert_eq!(r.status(), 201);
 
     let out = cli(&base, &[&["create", "--flag", "healthy", "--env", "production"][..], &GUARD[..]].concat());
     assert!(out.contains("progressing"), "{out}");
@@ -116,6 +195,11 @@ async fn healthy_rollout_reaches_full_and_failing_one_is_rolled_back() {
     assert_eq!(done["state"]["percentage"], 100);
     let failed = wait_for(&base, "failing", "rolled back", |s| s["state"]["status"] == "rolled_back").await;
     assert_eq!(failed["state"]["guardrails"]["error-rate"]["status"], "failed", "{failed}");
+    // The receiver hears the alert fire and, once the new version is gone, resolve.
+    let firing = wait_for_notice(&bodies, "firing").await;
+    assert_eq!((firing["version"].as_str(), firing["alerts"][0]["labels"]["alertname"].as_str()), (Some("4"), Some("failing-errors")));
+    let resolved = wait_for_notice(&bodies, "resolved").await;
+    assert_eq!(resolved["alerts"][0]["status"], "resolved");
     stop.store(true, Ordering::Relaxed);
     let _ = tokio::join!(t1, t2);
 
