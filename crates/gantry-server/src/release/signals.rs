@@ -9,6 +9,9 @@
 //! | `error`   | one failed request (send it in addition to `request`) |
 //! | `latency` | one latency sample, `value` in milliseconds |
 //!
+//! Latency (`arm_value`) guardrails need `request` events too: their minimum
+//! sample and no-data rules count requests.
+//!
 //! The arm is the variant: `disabled`, `off` or `control` (what Unleash-style
 //! evaluation reports when the flag is off for the unit) is the control arm;
 //! any other variant is the rollout arm. Events without a flag or variant are
@@ -21,7 +24,9 @@
 //! arm, no older than [`MAX_AGE_MS`], and the p95 is taken over the
 //! guardrail's window. At most [`MAX_TRACKED`] flag/environment pairs are
 //! tracked. Counters live in memory: after a restart they start from zero,
-//! which the guardrails read as a counter reset.
+//! which the guardrails read as a counter reset. Events are counted as
+//! accepted: a retried batch whose idempotency keys were seen before is
+//! counted again here (the experiments fold counts it once).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

@@ -510,3 +510,47 @@ async fn a_prometheus_guardrail_rolls_the_rollout_back() {
     assert_eq!(r["state"]["status"], "rolled_back", "{r}");
     assert_eq!(rule_percentage(&app, "prom").await, 0.0);
 }
+
+fn latency(flag: &str, variant: &str, ms: f64, n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| json!({"type": "track", "unit_id": format!("u{i}"), "flag": flag, "variant": variant, "name": "latency", "value": ms}))
+        .collect()
+}
+
+#[tokio::test]
+async fn p95_latency_twice_the_control_arm_rolls_back() {
+    let app = spawn().await;
+    app.create_flag(ramp_flag("slow")).await;
+    let mut body = plan("slow", ramps(&[20, 100], 3_600_000));
+    body["guardrails"] = json!([{
+        "name": "p95", "metric": "arm_value", "condition": {"kind": "relative_to_control", "op": ">", "factor": 2.0},
+        "window_ms": 60000, "interval_ms": 10000, "min_requests": 20
+    }]);
+    assert_eq!(admin_post(&app, "/api/v1/rollouts", &body).await.status, 201);
+    let round = |t_ms: f64| {
+        [
+            track("slow", "on", "request", 30),
+            latency("slow", "on", t_ms, 30),
+            track("slow", "disabled", "request", 30),
+            latency("slow", "disabled", 100.0, 30),
+        ]
+        .concat()
+    };
+    // Same latency in both arms: fine.
+    post_events(&app, round(110.0)).await;
+    tick_at(&app, T0_MS + SEC).await;
+    post_events(&app, round(110.0)).await;
+    tick_at(&app, T0_MS + 11 * SEC).await;
+    let r = rollout(&app, "slow").await;
+    assert_eq!(
+        (r["state"]["status"].as_str(), r["state"]["guardrails"]["p95"]["status"].as_str()),
+        (Some("progressing"), Some("ok")),
+        "{r}"
+    );
+    // The new version's p95 is far above twice the control's.
+    post_events(&app, round(900.0)).await;
+    tick_at(&app, T0_MS + 21 * SEC).await;
+    let r = rollout(&app, "slow").await;
+    assert_eq!(r["state"]["status"], "rolled_back", "{r}");
+    assert_eq!(rule_percentage(&app, "slow").await, 0.0);
+}
