@@ -554,3 +554,30 @@ async fn p95_latency_twice_the_control_arm_rolls_back() {
     assert_eq!(r["state"]["status"], "rolled_back", "{r}");
     assert_eq!(rule_percentage(&app, "slow").await, 0.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_follows_a_rollout_and_reads_its_stream_events() {
+    let app = spawn().await;
+    app.create_flag(ramp_flag("sdk-ramp")).await;
+    let client = gantry_sdk::GantryClient::builder().server(&app.base, &app.tokens.server).build().expect("client");
+    client.wait_until_ready(Duration::from_secs(10)).await.expect("ready");
+    let ctx = gantry_sdk::Context::new().with_user_id("u1");
+    assert!(!client.is_enabled("sdk-ramp", &ctx));
+    let r = admin_post(&app, "/api/v1/rollouts", &plan("sdk-ramp", ramps(&[100], 0))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let revision = app.state.views().revision;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !(client.is_enabled("sdk-ramp", &ctx) && client.revision() >= revision) {
+        assert!(tokio::time::Instant::now() < deadline, "the SDK never saw the rollout (last error: {:?})", client.last_error());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A later change arrives after the `rollout` events of the same commit,
+    // which were understood, not reported as errors.
+    app.create_flag(json!({"key": "later", "environments": {"production": {"enabled": true}}})).await;
+    while !client.is_enabled("later", &ctx) {
+        assert!(tokio::time::Instant::now() < deadline, "the SDK never saw the later flag");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(client.last_error(), None);
+    client.close().await;
+}
