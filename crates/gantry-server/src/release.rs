@@ -343,3 +343,9 @@ pub async fn abort_rollout<S: Store>(
     persist(app, &mut rollouts, req, outcome).await?;
     Ok(true)
 }
+
+/// The key of a rollout of `flag` that is not finished, if any (flag deletion is refused then).
+pub async fn unfinished_rollout_of<S: Store>(app: &AppState<S>, flag: &str) -> Option<String> {
+    let rollouts = app.release.rollouts.lock().await;
+    rollouts.iter().find(|(_, e)| e.def.plan.target.flag == flag && !e.state.status.is_finished()).map(|(k, _)| k.clone())
+}

@@ -193,8 +193,9 @@ async fn rollout_commands_etags_and_errors() {
     assert_eq!((r.body["state"]["status"].as_str(), r.body["state"]["step"].as_u64()), (Some("awaiting_approval"), Some(1)), "{}", r.text);
     let r = admin_post(&app, &format!("{path}/promote"), &json!({"expected_step": 0})).await;
     assert_error(&r, 409, "invalid_state");
-    // Deleting a running rollout is refused.
+    // Deleting a running rollout, or its flag, is refused.
     assert_error(&admin_delete(&app, path).await, 409, "invalid_state");
+    assert_error(&admin_delete(&app, "/api/v1/flags/search").await, 409, "in_use");
     let r = admin_post(&app, &format!("{path}/abort"), &json!({})).await;
     assert_eq!(r.body["state"]["status"], "aborted");
     assert_eq!(rule_percentage(&app, "search").await, 0.0);
