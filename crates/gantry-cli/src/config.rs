@@ -264,6 +264,21 @@ mod tests {
     }
 
     #[test]
+    fn rollout_tick_layers_and_validates() {
+        assert_eq!(load(&env(&[]), &Overrides::default()).unwrap().server.rollout_tick, Duration::from_secs(10));
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("g.toml");
+        std::fs::write(&f, "rollout_tick_ms = 2500\n").unwrap();
+        let cli = Overrides { config: Some(f), ..Default::default() };
+        assert_eq!(load(&env(&[]), &cli).unwrap().server.rollout_tick, Duration::from_millis(2500));
+        let c = load(&env(&[("GANTRY_ROLLOUT_TICK_MS", "100"), ("GANTRY_URL", "http://x"), ("GANTRY_TOKEN", "t")]), &cli).unwrap();
+        assert_eq!(c.server.rollout_tick, Duration::from_millis(100));
+        assert!(c.unknown_env.is_empty(), "{:?}", c.unknown_env);
+        let e = load(&env(&[("GANTRY_ROLLOUT_TICK_MS", "5")]), &Overrides::default()).unwrap_err();
+        assert!(e.0.contains("GANTRY_ROLLOUT_TICK_MS"), "{}", e.0);
+    }
+
+    #[test]
     fn unknown_variables_are_reported() {
         let c = load(&env(&[("GANTRY_LSTEN", "x"), ("PATH", "/bin")]), &Overrides::default()).unwrap();
         assert_eq!(c.unknown_env, vec!["GANTRY_LSTEN".to_owned()]);
