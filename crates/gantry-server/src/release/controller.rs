@@ -60,14 +60,27 @@ pub async fn tick<S: Store>(app: &AppState<S>, now: Timestamp) -> TickReport {
 }
 
 async fn tick_rollouts<S: Store>(app: &AppState<S>, now: Timestamp, report: &mut TickReport) {
-    let mut rollouts = app.release.rollouts.lock().await;
-    let keys: Vec<String> = rollouts.iter().filter(|(_, e)| e.state.status.is_active()).map(|(k, _)| k.clone()).collect();
-    for key in keys {
-        let Some(entry) = rollouts.get(&key).cloned() else { continue };
-        report.active += 1;
+    // Measure without holding the lock (a Prometheus query may take seconds;
+    // human commands must not wait for it), then step under the lock, only
+    // rollouts that nobody changed meanwhile (the others wait for the next tick).
+    let active: Vec<(String, RolloutEntry)> = {
+        let rollouts = app.release.rollouts.lock().await;
+        rollouts.iter().filter(|(_, e)| e.state.status.is_active()).map(|(k, e)| (k.clone(), e.clone())).collect()
+    };
+    let mut measured = Vec::with_capacity(active.len());
+    for (key, entry) in active {
         let mut t = Tick::default();
         for g in rollout::due_guardrails(&entry.def.plan, &entry.state, now) {
             t.measurements.insert(g.name.clone(), measure(app, &key, &entry, g, now).await);
+        }
+        measured.push((key, entry, t));
+    }
+    let mut rollouts = app.release.rollouts.lock().await;
+    for (key, seen, t) in measured {
+        report.active += 1;
+        let Some(entry) = rollouts.get(&key).cloned() else { continue };
+        if entry.version != seen.version || entry.state != seen.state {
+            continue;
         }
         let outcome = match rollout::step(&entry.def.plan, &entry.state, &Input::Tick(t), now) {
             Ok(o) => o,
