@@ -10,6 +10,14 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# The release-automation tests query a real Prometheus (Debian's package).
+if ! command -v prometheus >/dev/null 2>&1; then
+  step "installing prometheus (apt-get)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends prometheus
+fi
+
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   step "installing cargo-nextest"
   cargo install cargo-nextest --locked

@@ -61,6 +61,11 @@ codes! {
     TokenNotFound = "token_not_found", 404, "No token with that id.";
     ExperimentNotFound = "experiment_not_found", 404, "No experiment with that key.";
     ReleaseNotFound = "release_not_found", 404, "No release is recorded for that app in that environment.";
+    RolloutNotFound = "rollout_not_found", 404, "No rollout for that flag in that environment.";
+    ScheduleNotFound = "schedule_not_found", 404, "No schedule with that key.";
+    AlertRuleNotFound = "alert_rule_not_found", 404, "No alert rule with that name.";
+    NotifierNotFound = "notifier_not_found", 404, "No notifier with that key.";
+    TriggerNotFound = "trigger_not_found", 404, "No trigger with that id (or secret).";
     InvalidState = "invalid_state", 409, "The object is not in a state that allows this (e.g. starting a running experiment).";
     MethodNotAllowed = "method_not_allowed", 405, "The route exists but not with this method.";
     AlreadyExists = "already_exists", 409, "An object with that key exists already.";

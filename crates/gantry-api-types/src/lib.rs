@@ -6,11 +6,17 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod automation;
 mod error;
 mod experiment;
 mod release;
 mod stream;
 
+pub use automation::{
+    AlertRuleRequest, AlertRuleResponse, AlertTarget, CreateRolloutRequest, CreateScheduleRequest, CreateTriggerRequest, CreatedTrigger,
+    GuardrailSource, NotifierKind, NotifierRequest, NotifierResponse, PromoteRequest, RampStep, RolloutNotice, RolloutResponse,
+    ScheduleResponse, TriggerAction, TriggerResponse,
+};
 pub use error::{ApiErrorBody, ErrorCode, FieldError};
 pub use experiment::{
     Event, EventBatch, EventKind, EventsAccepted, Experiment, ExperimentResponse, ExperimentStatus, MetricDef, MetricKind, MetricRole,

@@ -78,6 +78,13 @@ pub enum StreamEvent {
         /// The release.
         release: Release,
     },
+    /// A rollout on a flag of this environment changed state (release automation).
+    Rollout {
+        /// Revision.
+        revision: i64,
+        /// What happened.
+        rollout: crate::RolloutNotice,
+    },
 }
 
 impl StreamEvent {
@@ -91,6 +98,7 @@ impl StreamEvent {
             StreamEvent::SegmentDeleted { .. } => "segment-deleted",
             StreamEvent::MaintenanceUpdated { .. } => "maintenance-updated",
             StreamEvent::ReleaseRecorded { .. } => "release-recorded",
+            StreamEvent::Rollout { .. } => "rollout",
         }
     }
 
@@ -103,7 +111,8 @@ impl StreamEvent {
             | StreamEvent::SegmentUpdated { revision, .. }
             | StreamEvent::SegmentDeleted { revision, .. }
             | StreamEvent::MaintenanceUpdated { revision, .. }
-            | StreamEvent::ReleaseRecorded { revision, .. } => *revision,
+            | StreamEvent::ReleaseRecorded { revision, .. }
+            | StreamEvent::Rollout { revision, .. } => *revision,
         }
     }
 }

@@ -49,6 +49,7 @@ struct FileConfig {
     request_timeout_secs: Option<u64>,
     max_body_bytes: Option<usize>,
     hostname: Option<String>,
+    rollout_tick_ms: Option<u64>,
 }
 
 /// Values given on the command line (highest precedence).
@@ -85,6 +86,9 @@ const KNOWN_ENV: &[&str] = &[
     "GANTRY_ADMIN_TOKEN",
     "GANTRY_HEARTBEAT_SECS",
     "GANTRY_USAGE_FLUSH_SECS",
+    "GANTRY_ROLLOUT_TICK_MS",
+    "GANTRY_URL",
+    "GANTRY_TOKEN",
     "GANTRY_REQUEST_TIMEOUT_SECS",
     "GANTRY_MAX_BODY_BYTES",
     "GANTRY_HOSTNAME",
@@ -145,6 +149,9 @@ pub fn load(env: &BTreeMap<String, String>, cli: &Overrides) -> Result<Config, C
         server.max_body_bytes = b;
     }
     server.hostname = file.hostname;
+    if let Some(ms) = file.rollout_tick_ms {
+        server.rollout_tick = Duration::from_millis(ms.max(10));
+    }
 
     // Layer 3: environment.
     if let Some(v) = env.get("GANTRY_LISTEN") {
@@ -177,6 +184,12 @@ pub fn load(env: &BTreeMap<String, String>, cli: &Overrides) -> Result<Config, C
     }
     if let Some(v) = env.get("GANTRY_MAX_BODY_BYTES") {
         server.max_body_bytes = v.trim().parse().map_err(|_| err(format!("GANTRY_MAX_BODY_BYTES must be a number of bytes, got `{v}`")))?;
+    }
+    if let Some(v) = env.get("GANTRY_ROLLOUT_TICK_MS") {
+        let ms = v.trim().parse::<u64>().ok().filter(|n| *n >= 10);
+        server.rollout_tick = Duration::from_millis(
+            ms.ok_or_else(|| err(format!("GANTRY_ROLLOUT_TICK_MS must be a number of milliseconds >= 10, got `{v}`")))?,
+        );
     }
     if let Some(v) = env.get("GANTRY_HOSTNAME") {
         server.hostname = Some(v.clone());
@@ -250,6 +263,21 @@ mod tests {
         let e = load(&env(&[]), &Overrides { config: Some(f), ..Default::default() }).unwrap_err();
         assert!(e.0.contains("unknown field"), "{}", e.0);
         assert!(!e.0.contains('\n'));
+    }
+
+    #[test]
+    fn rollout_tick_layers_and_validates() {
+        assert_eq!(load(&env(&[]), &Overrides::default()).unwrap().server.rollout_tick, Duration::from_secs(10));
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("g.toml");
+        std::fs::write(&f, "rollout_tick_ms = 2500\n").unwrap();
+        let cli = Overrides { config: Some(f), ..Default::default() };
+        assert_eq!(load(&env(&[]), &cli).unwrap().server.rollout_tick, Duration::from_millis(2500));
+        let c = load(&env(&[("GANTRY_ROLLOUT_TICK_MS", "100"), ("GANTRY_URL", "http://x"), ("GANTRY_TOKEN", "t")]), &cli).unwrap();
+        assert_eq!(c.server.rollout_tick, Duration::from_millis(100));
+        assert!(c.unknown_env.is_empty(), "{:?}", c.unknown_env);
+        let e = load(&env(&[("GANTRY_ROLLOUT_TICK_MS", "5")]), &Overrides::default()).unwrap_err();
+        assert!(e.0.contains("GANTRY_ROLLOUT_TICK_MS"), "{}", e.0);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod config;
 mod remote;
+mod rollout;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -69,6 +70,13 @@ enum Command {
     Release {
         #[command(subcommand)]
         command: remote::ReleaseCommand,
+    },
+    /// Staged rollouts with guardrails, through a running server's API.
+    Rollout {
+        #[command(flatten)]
+        remote: rollout::Remote,
+        #[command(subcommand)]
+        command: rollout::RolloutCommand,
     },
 }
 
@@ -181,6 +189,7 @@ async fn run(cmd: Command, cfg: config::Config) -> anyhow::Result<ExitCode> {
         Command::Serve { .. } => serve(cfg).await,
         Command::Maintenance { command } => remote::maintenance(command, &process_env()).await,
         Command::Release { command } => remote::release(command, &process_env()).await,
+        Command::Rollout { remote, command } => rollout::run(&remote, command, &process_env()).await,
         Command::Migrate => {
             let store = SqliteStore::open_dir(&cfg.data_dir).await.context("migrating the database")?;
             store.close().await;

@@ -17,6 +17,6 @@ pub mod validate;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use store::{
-    AuditDraft, AuditEntry, Commit, Committed, EventBatchRow, Expect, Mutation, Snapshot, Store, StoreError, StoredEnvironment,
-    StoredExperiment, StoredFlag, StoredMaintenance, StoredSegment, StoredToken, UsageRow,
+    AuditDraft, AuditEntry, Commit, Committed, EventBatchRow, Expect, Mutation, ReleaseObject, Snapshot, Store, StoreError,
+    StoredEnvironment, StoredExperiment, StoredFlag, StoredMaintenance, StoredReleaseObject, StoredSegment, StoredToken, UsageRow,
 };

@@ -140,6 +140,35 @@ pub struct EventBatchRow {
     pub events: String,
 }
 
+/// A release-automation object (a rollout, and later schedules, alert rules,
+/// triggers): a definition document, versioned and audited like flags, plus
+/// a runtime state document that the controller may also save quietly
+/// ([`Store::save_release_state`]) between audited transitions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReleaseObject {
+    /// `rollout`, ...
+    pub kind: String,
+    /// Key within the kind (rollouts: `environment/flag`).
+    pub key: String,
+    /// The definition (JSON).
+    pub doc: serde_json::Value,
+    /// The runtime state (JSON).
+    pub state: serde_json::Value,
+}
+
+/// A release-automation object as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredReleaseObject {
+    /// The object.
+    pub object: ReleaseObject,
+    /// Version: 1 on creation, +1 per audited change (quiet state saves keep it).
+    pub version: i64,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last audited change.
+    pub updated_at: DateTime<Utc>,
+}
+
 /// Everything a server needs in memory.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -228,6 +257,22 @@ pub enum Mutation {
     },
     /// Delete an experiment.
     DeleteExperiment {
+        /// Key.
+        key: String,
+        /// Expectation.
+        expect: Expect,
+    },
+    /// Create or replace a release-automation object (definition and state).
+    PutReleaseObject {
+        /// The object.
+        object: ReleaseObject,
+        /// Expectation.
+        expect: Expect,
+    },
+    /// Delete a release-automation object.
+    DeleteReleaseObject {
+        /// Kind.
+        kind: String,
         /// Key.
         key: String,
         /// Expectation.
@@ -373,4 +418,12 @@ pub trait Store: Sized + Clone + Send + Sync + 'static {
 
     /// The checkpoint `name` and the batch id it covers, if one was saved.
     fn load_checkpoint(&self, name: &str) -> impl Future<Output = Result<Option<(i64, Vec<u8>)>, StoreError>> + Send;
+
+    /// Every release-automation object of one kind, by key.
+    fn release_objects(&self, kind: &str) -> impl Future<Output = Result<Vec<StoredReleaseObject>, StoreError>> + Send;
+
+    /// Replaces the runtime state of a release-automation object without an
+    /// audit entry, a version or a revision change (guardrail bookkeeping
+    /// between transitions). `NotFound` when the object is gone.
+    fn save_release_state(&self, kind: &str, key: &str, state: serde_json::Value) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -467,6 +467,9 @@ impl Shared {
                 snap.revision = revision;
                 release = Some(r);
             }
+            // Release-automation notices change no configuration by themselves
+            // (a percentage change arrives as `flag-updated`).
+            StreamEvent::Rollout { revision, .. } => snap.revision = snap.revision.max(revision),
         }
         self.apply_snapshot(snap, Source::Server);
         if let Some(r) = release {

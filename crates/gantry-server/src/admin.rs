@@ -418,6 +418,9 @@ pub(crate) async fn delete_flag<St: Store>(
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
     let expect = if_match(&headers)?;
+    if let Some(rollout) = crate::release::unfinished_rollout_of(&app, &key).await {
+        return Err(ApiError::new(ErrorCode::InUse, format!("rollout `{rollout}` is not finished; abort or delete it first")));
+    }
     let r = app
         .write(|v| {
             let before = v

@@ -17,6 +17,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+pub mod release;
 pub mod releases;
 pub mod state;
 pub mod stream;
@@ -57,6 +58,8 @@ pub struct ServerConfig {
     pub enrich_remote_address: bool,
     /// Events API: at most this many events wait for the writer (beyond: 429).
     pub max_pending_events: usize,
+    /// How often the release controller ticks (rollouts advance, guardrails are measured).
+    pub rollout_tick: Duration,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +74,7 @@ impl Default for ServerConfig {
             hostname: None,
             enrich_remote_address: true,
             max_pending_events: 1_000_000,
+            rollout_tick: Duration::from_secs(10),
         }
     }
 }
@@ -87,6 +91,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("hostname", &self.hostname)
             .field("enrich_remote_address", &self.enrich_remote_address)
             .field("max_pending_events", &self.max_pending_events)
+            .field("rollout_tick", &self.rollout_tick)
             .finish()
     }
 }
@@ -127,6 +132,7 @@ pub fn router<St: Store>(state: AppState<St>) -> Router {
         .merge(admin::router::<St>())
         .merge(evaluation::router::<St>())
         .merge(experiments::api::router::<St>())
+        .merge(release::api::router::<St>())
         .merge(stream::router::<St>())
         .merge(ops::router::<St>())
         .merge(maintenance::router::<St>())
@@ -190,6 +196,7 @@ pub async fn serve<St: Store>(
     // Dropping `serve` (an abort) also aborts the events writer, as a crash
     // would: it neither folds further nor saves a checkpoint.
     let mut writer = AbortOnDrop(tokio::spawn(experiments::run_writer(state.clone())));
+    let mut controller = AbortOnDrop(tokio::spawn(release::controller::run(state.clone())));
     let app = router(state.clone());
     let st = state.clone();
     // Stream events are small writes: send them at once instead of waiting for
@@ -207,6 +214,7 @@ pub async fn serve<St: Store>(
     let _ = flusher.await;
     let _ = poller.await;
     let _ = (&mut writer.0).await;
+    let _ = (&mut controller.0).await;
     if let Err(e) = state.flush_usage().await {
         tracing::warn!(error = %e, "final usage flush failed");
     }

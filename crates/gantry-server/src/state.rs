@@ -153,6 +153,8 @@ pub enum Change {
     Release(Release),
     /// Environments or many things changed: subscribers take a snapshot.
     Reset,
+    /// A rollout changed state (only subscribers of its environment see it).
+    Rollout(gantry_api_types::RolloutNotice),
 }
 
 /// A change with its revision.
@@ -190,6 +192,8 @@ impl Published {
                 Change::FlagDeleted(k) => StreamEvent::FlagDeleted { revision: self.revision, key: k.clone() },
                 Change::Segment(s) => StreamEvent::SegmentUpdated { revision: self.revision, segment: s.clone() },
                 Change::SegmentDeleted(id) => StreamEvent::SegmentDeleted { revision: self.revision, id: *id },
+                Change::Rollout(n) if n.environment == env => StreamEvent::Rollout { revision: self.revision, rollout: n.clone() },
+                Change::Rollout(_) => continue,
                 Change::Reset | Change::Maintenance { .. } | Change::Release(_) => return None,
             });
         }
@@ -302,6 +306,8 @@ pub struct Inner<S> {
     pub events: crate::experiments::Ingest,
     /// Dashboard sessions.
     pub dashboard: crate::dashboard::Sessions,
+    /// Release automation: rollouts and their guardrail metrics.
+    pub release: crate::release::Release,
 }
 
 /// The application state handed to every handler. Cheap to clone.
@@ -366,6 +372,7 @@ impl<S: Store> AppState<S> {
         let (changes, _) = broadcast::channel(4096);
         let views = build_views(snap, config.hostname.as_deref());
         let max_pending_events = config.max_pending_events;
+        let release = crate::release::Release::load(&store).await?;
         let app = AppState {
             inner: Arc::new(Inner {
                 store,
@@ -382,6 +389,7 @@ impl<S: Store> AppState<S> {
                 env_admin_hash,
                 events: crate::experiments::Ingest::new(max_pending_events),
                 dashboard: crate::dashboard::Sessions::default(),
+                release,
             }),
         };
         let views = app.views();

@@ -15,8 +15,8 @@ use gantry_api_types::{Environment, Release, TokenKind};
 use gantry_core::audit;
 use gantry_core::clock::rfc3339;
 use gantry_core::{
-    AuditEntry, Commit, Committed, EventBatchRow, Expect, Mutation, Snapshot, Store, StoreError, StoredEnvironment, StoredExperiment,
-    StoredFlag, StoredMaintenance, StoredSegment, StoredToken, UsageRow,
+    AuditEntry, Commit, Committed, EventBatchRow, Expect, Mutation, ReleaseObject, Snapshot, Store, StoreError, StoredEnvironment,
+    StoredExperiment, StoredFlag, StoredMaintenance, StoredReleaseObject, StoredSegment, StoredToken, UsageRow,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
@@ -66,6 +66,15 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.map_err(backend)?;
         MIGRATOR.run(&pool).await.map_err(backend)?;
         Ok(SqliteStore { pool })
+    }
+
+    /// A write transaction that takes SQLite's write lock at once (`BEGIN
+    /// IMMEDIATE`). A deferred transaction that reads before it writes gets
+    /// `SQLITE_BUSY` without waiting when another connection committed in
+    /// between (e.g. the events writer during an admin write); an immediate
+    /// one waits for the lock under `busy_timeout` instead.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)
     }
 
     /// Closes the pool (checkpointing the WAL).
@@ -185,6 +194,47 @@ async fn apply(conn: &mut SqliteConnection, m: &Mutation, at: &str) -> Result<i6
             let cur = current_version(conn, "SELECT version FROM experiments WHERE key = ?", key).await?;
             check("experiment", key, cur, *expect)?;
             sqlx::query("DELETE FROM experiments WHERE key = ?").bind(key).execute(&mut *conn).await.map_err(backend)?;
+            0
+        }
+        Mutation::PutReleaseObject { object, expect } => {
+            let cur = sqlx::query_scalar::<_, i64>("SELECT version FROM release_objects WHERE kind = ?1 AND key = ?2")
+                .bind(&object.kind)
+                .bind(&object.key)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend)?;
+            check("release object", &object.key, cur, *expect)?;
+            let version = cur.unwrap_or(0) + 1;
+            sqlx::query(
+                "INSERT INTO release_objects (kind, key, doc, state, version, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                 ON CONFLICT (kind, key) DO UPDATE SET doc = excluded.doc, state = excluded.state, version = excluded.version,
+                   updated_at = excluded.updated_at",
+            )
+            .bind(&object.kind)
+            .bind(&object.key)
+            .bind(object.doc.to_string())
+            .bind(object.state.to_string())
+            .bind(version)
+            .bind(at)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+            version
+        }
+        Mutation::DeleteReleaseObject { kind, key, expect } => {
+            let cur = sqlx::query_scalar::<_, i64>("SELECT version FROM release_objects WHERE kind = ?1 AND key = ?2")
+                .bind(kind)
+                .bind(key)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(backend)?;
+            check("release object", key, cur, *expect)?;
+            sqlx::query("DELETE FROM release_objects WHERE kind = ?1 AND key = ?2")
+                .bind(kind)
+                .bind(key)
+                .execute(&mut *conn)
+                .await
+                .map_err(backend)?;
             0
         }
         Mutation::InsertToken(t) => {
@@ -376,7 +426,7 @@ impl Store for SqliteStore {
     }
 
     async fn commit(&self, commit: Commit) -> Result<Committed, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.write_tx().await?;
         let at = rfc3339(commit.at);
         let mut versions = Vec::with_capacity(commit.mutations.len());
         for m in &commit.mutations {
@@ -435,7 +485,7 @@ impl Store for SqliteStore {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.write_tx().await?;
         for r in rows {
             let existing: Option<String> = sqlx::query_scalar("SELECT variants FROM usage WHERE flag = ?1 AND environment = ?2")
                 .bind(&r.flag)
@@ -489,7 +539,7 @@ impl Store for SqliteStore {
         if batches.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.write_tx().await?;
         let mut ids = Vec::with_capacity(batches.len());
         for b in &batches {
             let id: i64 =
@@ -546,6 +596,48 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn release_objects(&self, kind: &str) -> Result<Vec<StoredReleaseObject>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM release_objects WHERE kind = ?1 ORDER BY key")
+            .bind(kind)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                let json = |col: &str| -> Result<serde_json::Value, StoreError> {
+                    let s: String = r.try_get(col).map_err(backend)?;
+                    serde_json::from_str(&s).map_err(backend)
+                };
+                Ok(StoredReleaseObject {
+                    object: ReleaseObject {
+                        kind: r.try_get("kind").map_err(backend)?,
+                        key: r.try_get("key").map_err(backend)?,
+                        doc: json("doc")?,
+                        state: json("state")?,
+                    },
+                    version: r.try_get("version").map_err(backend)?,
+                    created_at: parse_time(&r.try_get::<String, _>("created_at").map_err(backend)?),
+                    updated_at: parse_time(&r.try_get::<String, _>("updated_at").map_err(backend)?),
+                })
+            })
+            .collect()
+    }
+
+    async fn save_release_state(&self, kind: &str, key: &str, state: serde_json::Value) -> Result<(), StoreError> {
+        let n = sqlx::query("UPDATE release_objects SET state = ?1 WHERE kind = ?2 AND key = ?3")
+            .bind(state.to_string())
+            .bind(kind)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound { kind: "release object", key: key.to_owned() });
+        }
+        Ok(())
     }
 }
 

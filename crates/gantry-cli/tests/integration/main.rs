@@ -5,4 +5,5 @@ mod compat;
 mod crash;
 mod dashboard_e2e;
 mod remote;
+mod rollout;
 mod support;

@@ -23,10 +23,16 @@ pub struct Server {
 impl Server {
     /// Starts `gantry serve` on port 0 in `dir` and waits for its listening line.
     pub fn start(dir: &Path) -> Server {
+        Self::start_with_env(dir, &[])
+    }
+
+    /// Same, with extra environment variables.
+    pub fn start_with_env(dir: &Path, vars: &[(&str, &str)]) -> Server {
         let mut child = gantry()
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
             .env("GANTRY_ADMIN_TOKEN", ADMIN)
+            .envs(vars.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

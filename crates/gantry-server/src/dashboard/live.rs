@@ -27,7 +27,12 @@ fn change_event(p: &crate::state::Published) -> Event {
         match c {
             Change::Flag(f) => flags.push(f.key.clone()),
             Change::FlagDeleted(k) => flags.push(k.clone()),
-            Change::Segment(_) | Change::SegmentDeleted(_) | Change::Maintenance { .. } | Change::Release(_) | Change::Reset => all = true,
+            Change::Segment(_)
+            | Change::SegmentDeleted(_)
+            | Change::Maintenance { .. }
+            | Change::Release(_)
+            | Change::Rollout(_)
+            | Change::Reset => all = true,
         }
     }
     let data = serde_json::json!({"revision": p.revision, "flags": flags, "all": all});

@@ -92,8 +92,16 @@ async fn post_events<St: Store>(
     if n == 0 {
         return Ok((StatusCode::ACCEPTED, axum::Json(EventsAccepted { accepted: 0, duplicates: 0 })).into_response());
     }
+    // Release guardrails count request/error/latency events once they are durable.
+    let guardrail_events = crate::release::signals::relevant(&batch.events);
+    let guardrail_env = (!guardrail_events.is_empty()).then(|| env.clone());
     match app.events.submit(env, batch.events, now).await {
-        Ok(duplicates) => Ok((StatusCode::ACCEPTED, axum::Json(EventsAccepted { accepted: n, duplicates })).into_response()),
+        Ok(duplicates) => {
+            if let Some(env) = guardrail_env {
+                app.release.signals.record(&env, &guardrail_events, now);
+            }
+            Ok((StatusCode::ACCEPTED, axum::Json(EventsAccepted { accepted: n, duplicates })).into_response())
+        }
         Err(IngestError::Busy) => {
             let mut r =
                 ApiError::new(ErrorCode::RateLimited, "too many events are waiting to be stored; retry after a second").into_response();

@@ -1,6 +1,7 @@
 //! API tests over real HTTP against `TestApp` (server on port 0, SQLite file).
 
 mod admin_api;
+mod alerts;
 mod auth_matrix;
 mod bad_input;
 mod conformance;
@@ -11,6 +12,7 @@ mod maintenance;
 mod openapi;
 mod openfeature;
 mod releases;
+mod rollouts;
 mod sdk;
 mod smoke;
 mod streams;
