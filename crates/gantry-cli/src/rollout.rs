@@ -1,5 +1,5 @@
 //! `gantry rollout ...`: staged rollouts through the HTTP admin API of a
-//! running server (`--url`/`GANTRY_URL`, `--token`/`GANTRY_TOKEN`).
+//! running server (`--server`/`GANTRY_SERVER_URL`, `--token`/`GANTRY_TOKEN`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,8 +12,9 @@ use serde_json::{json, Value};
 /// Where the server is and how to authenticate.
 #[derive(Debug, Clone, Args)]
 pub struct Remote {
-    /// Base URL of the server (default: GANTRY_URL, else http://127.0.0.1:4242).
-    #[arg(long, value_name = "URL")]
+    /// Server base URL, as for `gantry maintenance` and `gantry release`
+    /// (default: GANTRY_SERVER_URL, else GANTRY_URL, else http://127.0.0.1:4242).
+    #[arg(long = "server", visible_alias = "url", value_name = "URL")]
     pub url: Option<String>,
     /// Admin token (default: GANTRY_TOKEN, else GANTRY_ADMIN_TOKEN).
     #[arg(long, value_name = "TOKEN")]
@@ -149,7 +150,12 @@ struct Client {
 
 impl Client {
     fn new(remote: &Remote, env: &std::collections::BTreeMap<String, String>) -> anyhow::Result<Client> {
-        let base = remote.url.clone().or_else(|| env.get("GANTRY_URL").cloned()).unwrap_or_else(|| "http://127.0.0.1:4242".into());
+        let base = remote
+            .url
+            .clone()
+            .or_else(|| env.get("GANTRY_SERVER_URL").cloned())
+            .or_else(|| env.get("GANTRY_URL").cloned())
+            .unwrap_or_else(|| "http://127.0.0.1:4242".into());
         let token = remote
             .token
             .clone()
