@@ -84,7 +84,7 @@ async fn measure<S: Store>(app: &AppState<S>, def: &AlertRuleRequest, now: Times
             let timeout = timeout_ms.map_or(super::sources::PROMETHEUS_TIMEOUT, std::time::Duration::from_millis);
             super::sources::prometheus_query(&app.release.http, url, query, timeout).await
         }
-        GuardrailSource::Probe { .. } => Measurement::Error { message: "probe sources are available to rollout guardrails only".into() },
+        GuardrailSource::Probe { .. } => app.release.probes.measurement(&super::sources::alert_probe_key(&def.rule.name)),
     }
 }
 
@@ -209,7 +209,12 @@ async fn create_alert_rule<St: Store>(
         GuardrailSource::Prometheus { .. } if def.rule.check.metric != Metric::Scalar => {
             problems.push(Invalid::new("metric", "a prometheus source gives a scalar: use metric `scalar`"));
         }
-        GuardrailSource::Probe { .. } => problems.push(Invalid::new("source", "probe sources are available to rollout guardrails only")),
+        GuardrailSource::Probe { .. } if def.rule.check.metric != Metric::Scalar => {
+            problems.push(Invalid::new("metric", "a probe source gives a scalar (1 unhealthy, 0 healthy): use metric `scalar`"));
+        }
+        GuardrailSource::Probe { url, .. } | GuardrailSource::Prometheus { url, .. } if reqwest::Url::parse(url).is_err() => {
+            problems.push(Invalid::new("source.url", "not a URL"));
+        }
         _ => {}
     }
     {

@@ -34,6 +34,11 @@ pub fn probe_key(rollout: &str, guardrail: &str) -> String {
     format!("{rollout}#{guardrail}")
 }
 
+/// The probe state key of an alert rule watching a probe.
+pub fn alert_probe_key(rule: &str) -> String {
+    format!("alert:{rule}")
+}
+
 impl Probes {
     /// The measurement of a probe guardrail (no data until the thresholds decide).
     pub fn measurement(&self, key: &str) -> Measurement {
@@ -41,9 +46,10 @@ impl Probes {
         states.get(key).map_or(Measurement::NoData, |s| Measurement::from_probe(s.health))
     }
 
-    /// Runs every probe that is due (concurrently), for the active rollouts.
+    /// Runs every probe that is due (concurrently), for the active rollouts
+    /// and the alert rules that watch a probe.
     pub async fn run_due<S: Store>(&self, app: &AppState<S>, now: Timestamp) {
-        let targets: Vec<(String, String, ProbeSpec)> = {
+        let mut targets: Vec<(String, String, ProbeSpec)> = {
             let rollouts = app.release.rollouts.lock().await;
             rollouts
                 .iter()
@@ -56,6 +62,13 @@ impl Probes {
                 })
                 .collect()
         };
+        {
+            let alerts = app.release.alerts.lock().await;
+            targets.extend(alerts.iter().filter_map(|(name, e)| match &e.def.source {
+                GuardrailSource::Probe { url, spec } => Some((alert_probe_key(name), url.clone(), spec.clone())),
+                _ => None,
+            }));
+        }
         let due: Vec<(String, String, ProbeSpec)> = {
             let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
             let live: std::collections::HashSet<&String> = targets.iter().map(|(k, _, _)| k).collect();

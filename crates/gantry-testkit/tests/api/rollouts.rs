@@ -407,6 +407,39 @@ impl Service {
 }
 
 #[tokio::test]
+async fn an_alert_rule_can_watch_a_health_probe() {
+    let app = spawn().await;
+    let (svc_addr, svc) = Service::start().await;
+    app.create_flag(ramp_flag("api")).await;
+    let rule = json!({
+        "name": "api-down", "metric": "scalar", "condition": {"kind": "threshold", "op": ">", "value": 0.5}, "interval_ms": 1000,
+        "target": {"flag": "api", "environment": "production"},
+        "source": {"type": "probe", "url": format!("http://{svc_addr}/health"), "interval_ms": 1000, "failure_threshold": 2, "success_threshold": 1}
+    });
+    let r = admin_post(&app, "/api/v1/alert-rules", &rule).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    async fn status(app: &TestApp) -> serde_json::Value {
+        admin_get(app, "/api/v1/alert-rules/api-down").await.body["state"]["status"].clone()
+    }
+    tick_at(&app, T0_MS).await;
+    assert_eq!(status(&app).await, "inactive");
+    svc.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    tick_at(&app, T0_MS + SEC).await;
+    tick_at(&app, T0_MS + 2 * SEC).await;
+    tick_at(&app, T0_MS + 3 * SEC).await;
+    assert_eq!(status(&app).await, "firing");
+    svc.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    tick_at(&app, T0_MS + 4 * SEC).await;
+    tick_at(&app, T0_MS + 5 * SEC).await;
+    assert_eq!(status(&app).await, "resolved");
+    // A probe gives a scalar; other metrics are refused.
+    let mut bad = rule.clone();
+    bad["name"] = json!("bad");
+    bad["metric"] = json!("error_rate");
+    assert_eq!(admin_post(&app, "/api/v1/alert-rules", &bad).await.status, 422);
+}
+
+#[tokio::test]
 async fn a_failing_health_probe_rolls_the_rollout_back() {
     let app = spawn().await;
     let (svc_addr, svc) = Service::start().await;
