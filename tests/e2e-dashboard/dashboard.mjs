@@ -190,7 +190,58 @@ try {
   await page.locator("svg.chart").first().waitFor();
   step("experiment results with a chart");
 
-  // 9. A screenshot of every main page, desktop and phone width.
+  // 9. Maintenance: on in staging through the page (public status agrees), off again;
+  //    a change made through the API appears without a reload.
+  await page.getByRole("link", { name: "Maintenance" }).click();
+  await page.waitForURL(/\/ui\/maintenance$/);
+  const card = page.locator("#maintenance-staging");
+  await card.getByLabel("Message for users").fill("Back at 14:00");
+  await card.getByLabel(/Allowed user ids/).fill("ops-1, ops-2");
+  await card.getByRole("button", { name: "Turn on maintenance in staging" }).click();
+  await page.waitForURL(/#maintenance-staging$/);
+  await page.locator("#maintenance-staging .badge.on").waitFor();
+  const m = await api("GET", "/api/v1/environments/staging/maintenance");
+  check(m.json.enabled === true && m.json.message === "Back at 14:00" && m.json.allow_users.join(",") === "ops-1,ops-2", "maintenance on: " + m.text);
+  const status = await (await fetch(base + "/api/v1/status")).json();
+  check(status.environments.find((e) => e.name === "staging").maintenance === true, "public status says staging is in maintenance");
+  await shoot(page, "maintenance-on-desktop");
+  await page.getByRole("button", { name: "Turn maintenance off in staging" }).click();
+  await page.locator("#maintenance-staging .badge.off").waitFor();
+  check((await api("GET", "/api/v1/environments/staging/maintenance")).json.enabled === false, "maintenance off again");
+  await page.waitForFunction(() => document.getElementById("live-status").textContent === "live");
+  await page.evaluate(() => { window.__noReload = true; });
+  const viaApi = await api("PUT", "/api/v1/environments/development/maintenance", { enabled: true, message: "From the API" });
+  check(viaApi.status === 200, "maintenance through the API: " + viaApi.text);
+  await page.locator("#maintenance-development .badge.on").waitFor();
+  check((await page.locator("#maintenance-development").textContent()).includes("From the API"), "live card shows the message");
+  check(await page.evaluate(() => window.__noReload === true), "the maintenance page was not reloaded");
+  check((await api("PUT", "/api/v1/environments/development/maintenance", { enabled: false })).status === 200, "development off");
+  step("maintenance on and off in staging, live from the API");
+
+  // 10. Releases: recorded through the API, the history and the version check; a new one appears live.
+  for (const [version, env] of [["1.3.0", "production"], ["1.4.0", "staging"]]) {
+    const r = await api("POST", "/api/v1/apps/e2e-shop/releases", { version, environment: env, commit: "9f1c2ab", notes: "Release " + version });
+    check(r.status === 201, "release recorded: " + r.text);
+  }
+  await page.getByRole("link", { name: "Releases" }).click();
+  await page.waitForURL(/\/ui\/releases$/);
+  await page.getByLabel("App", { exact: true }).selectOption("e2e-shop");
+  await page.getByLabel("Environment", { exact: true }).selectOption("production");
+  await page.getByLabel("Current version", { exact: true }).fill("1.2.0");
+  await page.getByRole("button", { name: "Check for an update" }).click();
+  await page.waitForURL(/current=1\.2\.0/);
+  check((await page.locator("#check-result").textContent()).includes("Update available"), "1.3.0 in production is an update for 1.2.0");
+  await page.waitForFunction(() => document.getElementById("live-status").textContent === "live");
+  await page.evaluate(() => { window.__noReload = true; });
+  const rec = await api("POST", "/api/v1/apps/e2e-shop/releases", { version: "1.4.0", environment: "production", notes: "Faster checkout" });
+  check(rec.status === 201, "release recorded: " + rec.text);
+  await page.locator("#releases-history tr", { hasText: "Faster checkout" }).waitFor();
+  check((await page.locator("#releases-latest").textContent()).includes("1.4.0"), "latest in production is 1.4.0");
+  check((await page.locator("#check-result").textContent()).includes("1.4.0"), "the check follows the new release");
+  check(await page.evaluate(() => window.__noReload === true), "the releases page was not reloaded");
+  step("releases recorded through the API appear live");
+
+  // 11. A screenshot of every main page, desktop and phone width.
   const pages = [
     ["flags", "/ui/flags"],
     ["flag", "/ui/flags/" + FLAG],
@@ -198,6 +249,8 @@ try {
     ["environments", "/ui/environments"],
     ["experiments", "/ui/experiments"],
     ["experiment", "/ui/experiments/e2e-exp"],
+    ["maintenance", "/ui/maintenance"],
+    ["releases", "/ui/releases?app=e2e-shop&env=production&current=1.3.0"],
     ["tokens", "/ui/tokens"],
     ["audit", "/ui/audit"],
   ];
@@ -214,7 +267,7 @@ try {
   }
   step("screenshots", { dir: shots });
 
-  // 10. Sign out ends the session.
+  // 12. Sign out ends the session.
   await page.setViewportSize({ width: 1280, height: 900 });
   await page.goto(base + "/ui/flags");
   await page.getByRole("button", { name: "Sign out" }).click();

@@ -20,6 +20,8 @@ pub mod flags;
 pub mod html;
 pub mod layout;
 pub mod live;
+pub mod maintenance;
+pub mod releases;
 pub mod segments;
 pub mod session;
 pub mod tokens;
@@ -54,6 +56,8 @@ pub fn router<St: Store>() -> Router<AppState<St>> {
         .merge(environments::router::<St>())
         .merge(experiments::router::<St>())
         .merge(tokens::router::<St>())
+        .merge(maintenance::router::<St>())
+        .merge(releases::router::<St>())
         .merge(audit::router::<St>())
         .route("/ui/{*rest}", get(layout::not_found))
 }

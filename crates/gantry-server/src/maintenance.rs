@@ -203,8 +203,9 @@ async fn get_maintenance<St: Store>(
 }
 
 /// Replaces an environment's maintenance settings. `If-Match` makes it
-/// conditional (412 when stale; `"0"` = only if never set).
-async fn update_maintenance<St: Store>(
+/// conditional (412 when stale; `"0"` = only if never set). The dashboard
+/// calls it too.
+pub async fn update_maintenance<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path(env): Path<String>,

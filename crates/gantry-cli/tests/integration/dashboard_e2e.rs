@@ -4,7 +4,9 @@
 //! port 0 with a fresh data directory and `GANTRY_ADMIN_TOKEN`: sign in,
 //! create a flag, a 25 % rollout in staging with the slider, production on
 //! after the confirmation step, the audit entry, a toggle made through the
-//! admin API appearing without a reload, the evaluation debugger, sign-out.
+//! admin API appearing without a reload, the evaluation debugger,
+//! maintenance on and off in staging (and live from the API), a release
+//! recorded through the API appearing live, sign-out.
 //! Screenshots of every main page (desktop and phone width) are written to
 //! `target/dashboard-screenshots/` as test artifacts.
 //!
@@ -59,7 +61,7 @@ fn install() {
     lock.unlock().expect("unlock");
 }
 
-/// Sign in, create a flag, 25 % in staging, production after confirming, audit, live toggle, debugger, screenshots.
+/// Sign in, create a flag, 25 % in staging, production after confirming, audit, live toggle, debugger, maintenance, releases, screenshots.
 #[test]
 fn dashboard_end_to_end_in_chromium() {
     install();
@@ -78,11 +80,24 @@ fn dashboard_end_to_end_in_chromium() {
         .env("no_proxy", "127.0.0.1,localhost");
     let out = run(cmd, SCRIPT_TIMEOUT);
     assert!(out.ok(), "tests/e2e-dashboard/dashboard.mjs failed\n{}", out.describe());
-    for page in ["sign-in", "flags", "flag", "segments", "environments", "experiments", "experiment", "tokens", "audit"] {
+    for page in [
+        "sign-in",
+        "flags",
+        "flag",
+        "segments",
+        "environments",
+        "experiments",
+        "experiment",
+        "maintenance",
+        "maintenance-on",
+        "releases",
+        "tokens",
+        "audit",
+    ] {
         let desktop = shots.join(format!("{page}-desktop.png"));
         assert!(fs::metadata(&desktop).is_ok_and(|m| m.len() > 1000), "screenshot {} missing", desktop.display());
     }
-    for page in ["flags", "flag", "segments", "environments", "experiments", "experiment", "tokens", "audit"] {
+    for page in ["flags", "flag", "segments", "environments", "experiments", "experiment", "maintenance", "releases", "tokens", "audit"] {
         assert!(shots.join(format!("{page}-phone.png")).exists(), "phone screenshot of {page} missing");
     }
     drop(server);

@@ -19,8 +19,16 @@ pub struct NavItem {
 
 /// The main navigation, in display order. A new page module adds its
 /// `NAV` item here and its `router` in [`super::router`]; nothing else.
-pub const NAV: &[NavItem] =
-    &[super::flags::NAV, super::segments::NAV, super::environments::NAV, super::experiments::NAV, super::tokens::NAV, super::audit::NAV];
+pub const NAV: &[NavItem] = &[
+    super::flags::NAV,
+    super::segments::NAV,
+    super::environments::NAV,
+    super::experiments::NAV,
+    super::releases::NAV,
+    super::maintenance::NAV,
+    super::tokens::NAV,
+    super::audit::NAV,
+];
 
 const CSS: &str = include_str!("assets/app.css");
 const JS: &str = include_str!("assets/app.js");

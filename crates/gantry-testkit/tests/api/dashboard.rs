@@ -7,7 +7,7 @@ use std::time::Duration;
 use gantry_testkit::{Options, TestApp};
 use serde_json::{json, Value};
 
-use crate::support::{admin_get, admin_post, audit_head, send, Reply, T0_MS};
+use crate::support::{admin_get, admin_post, admin_put, audit_head, send, Reply, T0_MS};
 
 /// A browser-like client: no automatic redirects, one session cookie.
 pub struct Ui {
@@ -682,6 +682,167 @@ async fn audit_page_shows_diffs_and_filters() {
     assert!(!html.contains("flag.create"), "filtered");
 }
 
+// === maintenance and releases ===
+
+/// Maintenance on in staging (allowlist with the fixture's segment and an
+/// end) and releases of two apps recorded through the API.
+async fn with_maintenance_and_releases(app: &TestApp) {
+    let r = admin_put(
+        app,
+        "/api/v1/environments/staging/maintenance",
+        &json!({"enabled": true, "message": "Database upgrade <until 14:00>", "allow_users": ["ops-1", "ops-2"],
+                "allow_segments": [1], "ends_at": "2023-11-15T14:00:00Z"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for (app_name, version, env, commit, notes) in [
+        ("shop", "1.3.0", "production", Some("9f1c2ab"), Some("First <b>stable</b> release")),
+        ("shop", "1.4.0", "staging", Some("aa11bb22"), None),
+        ("shop", "1.4.0", "production", Some("aa11bb22"), Some("Faster checkout\nFixed totals")),
+        ("shop", "1.10.0-rc.1", "staging", None, None),
+        ("billing", "build-7", "production", None, Some("not a semantic version")),
+    ] {
+        let mut body = json!({"version": version, "environment": env});
+        if let Some(c) = commit {
+            body["commit"] = json!(c);
+        }
+        if let Some(n) = notes {
+            body["notes"] = json!(n);
+        }
+        let r = admin_post(app, &format!("/api/v1/apps/{app_name}/releases"), &body).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn maintenance_and_releases_page_snapshots() {
+    let app = fixture().await;
+    with_maintenance_and_releases(&app).await;
+    let ui = Ui::signed_in(&app).await;
+    let maintenance = page(&ui, "/ui/maintenance").await;
+    assert!(maintenance.contains("Database upgrade &lt;until 14:00&gt;") && !maintenance.contains("<until"), "escaped");
+    insta::assert_snapshot!("dashboard_maintenance", maintenance);
+    let releases = page(&ui, "/ui/releases?app=shop&env=production&current=1.3.0").await;
+    assert!(releases.contains("First &lt;b&gt;stable&lt;/b&gt; release"), "notes are escaped");
+    insta::assert_snapshot!("dashboard_releases", releases);
+}
+
+#[tokio::test]
+async fn releases_page_answers_the_version_check_like_the_api() {
+    let app = fixture().await;
+    with_maintenance_and_releases(&app).await;
+    let ui = Ui::signed_in(&app).await;
+    for (env, current) in [("staging", "1.4.0"), ("staging", "1.10.0"), ("production", "1.3.0"), ("production", "1.4.0")] {
+        let api = admin_get(&app, &format!("/api/v1/apps/shop/version?environment={env}&current={current}")).await;
+        assert_eq!(api.status, 200, "{}", api.text);
+        let html = ui.get(&format!("/ui/releases?app=shop&env={env}&current={current}")).await.text;
+        let update = api.body["update_available"].as_bool().expect("bool");
+        let shown = if update { "Update available:" } else { "Up to date:" };
+        assert!(html.contains(shown), "{env} {current}: the API says {}, the page: {html}", api.text);
+        assert!(html.contains(&format!("<strong>{}</strong>", api.body["latest"].as_str().expect("latest"))), "{html}");
+    }
+    let none = ui.get("/ui/releases?app=billing&env=staging&current=1").await.text;
+    assert!(none.contains("No release of <strong>billing</strong> is recorded in staging"), "{none}");
+    // A release recorded through the API is in the page's live fragment.
+    let r = admin_post(&app, "/api/v1/apps/shop/releases", &json!({"version": "1.5.0", "environment": "production"})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let frag = send(
+        ui.http
+            .get(app.url("/ui/releases"))
+            .header("cookie", format!("gantry_session={}", ui.cookie.as_deref().unwrap_or("")))
+            .header("gantry-fragment", "1"),
+    )
+    .await;
+    assert!(!frag.text.contains("<html") && frag.text.contains("id=\"releases-history\" data-live"), "{}", frag.text);
+    assert!(frag.text.contains("<tr><th scope=\"row\">1.5.0</th><td data-label=\"Environment\">production</td>"), "{}", frag.text);
+}
+
+#[tokio::test]
+async fn maintenance_is_switched_on_and_off_through_the_page() {
+    let app = fixture().await;
+    let ui = Ui::signed_in(&app).await;
+    let head = audit_head(&app).await;
+    // Forged: no CSRF token, a wrong one, a foreign origin. Nothing changes.
+    let forged = ui.post_raw("/ui/maintenance/staging", &[("on", "true"), ("version", "0")], &[]).await;
+    crate::support::assert_error(&forged, 403, "forbidden");
+    let wrong = ui.post_raw("/ui/maintenance/staging", &[("_csrf", "0000"), ("on", "true")], &[("accept", "text/html")]).await;
+    assert!(wrong.status == 403 && wrong.text.contains("CSRF check failed"), "{}", wrong.text);
+    let csrf = ui.csrf.clone().expect("csrf");
+    let foreign = ui.post_raw("/ui/maintenance/staging", &[("_csrf", &csrf), ("on", "true")], &[("origin", "https://evil.example")]).await;
+    crate::support::assert_error(&foreign, 403, "forbidden");
+    assert_eq!(audit_head(&app).await, head, "refused requests write nothing");
+    assert_eq!(admin_get(&app, "/api/v1/environments/staging/maintenance").await.body["enabled"], false);
+
+    // On in staging (not protected): at once, with the form's allowlist and end (typed as UTC).
+    let r = ui
+        .post(
+            "/ui/maintenance/staging",
+            &[
+                ("version", "0"),
+                ("on", "true"),
+                ("message", "Back at 14:00"),
+                ("allow_users", "ops-1, ops-2\nops-1"),
+                ("allow_segments", "1"),
+                ("ends_at", "2030-01-01T12:00"),
+            ],
+        )
+        .await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/ui/maintenance#maintenance-staging")), "{}", r.text);
+    let m = admin_get(&app, "/api/v1/environments/staging/maintenance").await;
+    assert_eq!(
+        (&m.body["enabled"], &m.body["active"], &m.body["message"], &m.body["allow_users"], &m.body["allow_segments"], &m.body["ends_at"]),
+        (&json!(true), &json!(true), &json!("Back at 14:00"), &json!(["ops-1", "ops-2"]), &json!([1]), &json!("2030-01-01T12:00:00.000Z")),
+        "{}",
+        m.text
+    );
+    let audit = admin_get(&app, "/api/v1/audit?limit=1").await;
+    let entry = &audit.body["items"][0];
+    assert_eq!((&entry["action"], &entry["target"]), (&json!("maintenance.on"), &json!("staging")), "{}", audit.text);
+    assert!(entry["actor"].as_str().is_some_and(|a| a.starts_with("token:")), "{}", audit.text);
+    let status = send(app.req(reqwest::Method::GET, "/api/v1/status", None)).await;
+    let staging = status.body["environments"].as_array().expect("envs").iter().find(|e| e["name"] == "staging").expect("staging").clone();
+    assert_eq!(staging["maintenance"], true, "{}", status.text);
+    let html = ui.get("/ui/maintenance").await.text;
+    assert!(html.contains("aria-label=\"Turn maintenance off in staging\"") && html.contains("beta testers"), "{html}");
+
+    // A form rendered before that change is stale now: 412, nothing overwritten.
+    let stale = ui.post("/ui/maintenance/staging", &[("version", "0"), ("on", "false")]).await;
+    assert_eq!(stale.status, 412, "{}", stale.text);
+    // An unknown segment is the API's validation error, shown on the page.
+    let version = m.body["version"].as_i64().expect("version").to_string();
+    let bad = ui.post("/ui/maintenance/staging", &[("version", &version), ("on", "true"), ("allow_segments", "99")]).await;
+    assert!(bad.status == 422 && bad.text.contains("allow_segments[0]"), "{}", bad.text);
+
+    // Off again: the allowlist and message stay for next time.
+    let r = ui.post("/ui/maintenance/staging", &[("version", &version), ("on", "false")]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let m = admin_get(&app, "/api/v1/environments/staging/maintenance").await;
+    assert_eq!((&m.body["enabled"], &m.body["allow_users"]), (&json!(false), &json!(["ops-1", "ops-2"])), "{}", m.text);
+    assert_eq!(admin_get(&app, "/api/v1/audit?limit=1").await.body["items"][0]["action"], "maintenance.off");
+
+    // Production is protected: a confirmation first, then on.
+    let before = audit_head(&app).await;
+    let ask = ui.post("/ui/maintenance/production", &[("version", "0"), ("on", "true"), ("message", "Upgrade")]).await;
+    assert_eq!(ask.status, 200);
+    assert!(ask.text.contains("Yes, turn maintenance on in production") && ask.text.contains("value=\"Upgrade\""), "{}", ask.text);
+    assert_eq!(audit_head(&app).await, before, "nothing written before confirming");
+    let done = ui.post("/ui/maintenance/production", &[("version", "0"), ("on", "true"), ("message", "Upgrade"), ("confirm", "yes")]).await;
+    assert_eq!(done.status, 303, "{}", done.text);
+    let m = admin_get(&app, "/api/v1/environments/production/maintenance").await;
+    assert_eq!((&m.body["enabled"], &m.body["message"]), (&json!(true), &json!("Upgrade")), "{}", m.text);
+    // An unknown environment is a 404 page.
+    assert_eq!(ui.post("/ui/maintenance/nowhere", &[("on", "true")]).await.status, 404);
+}
+
+#[tokio::test]
+async fn maintenance_confirmation_snapshot() {
+    let app = fixture().await;
+    let ui = Ui::signed_in(&app).await;
+    let confirm = ui.post("/ui/maintenance/production", &[("version", "0"), ("on", "true"), ("message", "Back <soon>")]).await;
+    assert_eq!(confirm.status, 200);
+    insta::assert_snapshot!("dashboard_confirm_maintenance", scrub(&confirm.text));
+}
+
 // === live updates ===
 
 #[tokio::test]
@@ -774,6 +935,8 @@ async fn every_dashboard_route_needs_a_session() {
         "/ui/experiments/x",
         "/ui/tokens",
         "/ui/audit",
+        "/ui/maintenance",
+        "/ui/releases",
     ];
     let posts = [
         "/ui/flags",
@@ -790,6 +953,8 @@ async fn every_dashboard_route_needs_a_session() {
         "/ui/experiments/x/stop",
         "/ui/tokens",
         "/ui/tokens/x/revoke",
+        "/ui/maintenance/staging",
+        "/ui/maintenance/production",
         "/ui/sign-out",
     ];
     let ui = Ui::new(&app);
