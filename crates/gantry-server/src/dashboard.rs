@@ -22,6 +22,7 @@ pub mod layout;
 pub mod live;
 pub mod maintenance;
 pub mod releases;
+pub mod rollouts;
 pub mod segments;
 pub mod session;
 pub mod tokens;
@@ -58,6 +59,7 @@ pub fn router<St: Store>() -> Router<AppState<St>> {
         .merge(tokens::router::<St>())
         .merge(maintenance::router::<St>())
         .merge(releases::router::<St>())
+        .merge(rollouts::router::<St>())
         .merge(audit::router::<St>())
         .route("/ui/{*rest}", get(layout::not_found))
 }
