@@ -25,6 +25,7 @@ pub const NAV: &[NavItem] = &[
     super::environments::NAV,
     super::experiments::NAV,
     super::rollouts::NAV,
+    super::alerts::NAV,
     super::releases::NAV,
     super::maintenance::NAV,
     super::tokens::NAV,

@@ -1187,3 +1187,67 @@ async fn rollout_is_paused_promoted_and_aborted_through_the_page() {
     assert_eq!(admin_get(&app, "/api/v1/rollouts/production/banner").await.body["state"]["status"], "paused");
     assert_eq!(ui.post("/ui/rollouts/production/banner/explode", &[]).await.status, 404);
 }
+
+// === alerts ===
+
+/// Two notifiers (secrets in their URLs), three rules on `pay` in
+/// production: one fires (and switches the flag off), one is pending, one
+/// stays quiet.
+async fn with_alerts(app: &TestApp) {
+    app.create_flag(json!({"key": "pay", "environments": {"production": {"enabled": true}}})).await;
+    for (key, kind, url) in [
+        ("ops", "webhook", "https://hook-user:hook-pass@alerts.example.com:8443/hooks/T0KEN-SECRET?sig=abc"),
+        ("chat", "slack", "https://hooks.slack.example/services/T000/B000/XXXXSECRET"),
+    ] {
+        let r = admin_post(app, "/api/v1/notifiers", &json!({"key": key, "kind": kind, "url": url})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    for (name, threshold, for_ms, keep, actions) in [
+        ("pay-errors", 0.1, 0, 60_000, json!([{"type": "kill_switch", "flag": "pay", "environment": "production"}])),
+        ("pay-errors-slow", 0.1, 300_000, 0, json!([])),
+        ("pay-meltdown", 0.9, 0, 0, json!([{"type": "maintenance_mode"}])),
+    ] {
+        let rule = json!({
+            "name": name, "metric": "error_rate", "condition": {"kind": "threshold", "op": ">", "value": threshold},
+            "window_ms": 10000, "interval_ms": 10000, "min_requests": 10, "for_ms": for_ms, "keep_firing_for_ms": keep,
+            "annotations": {"summary": format!("payment errors above {} % <{name}>", threshold * 100.0)},
+            "target": {"flag": "pay", "environment": "production"}, "actions": actions
+        });
+        let r = admin_post(app, "/api/v1/alert-rules", &rule).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    post_events(app, track("pay", "on", "request", 50)).await;
+    tick_at(app, T0_MS + 1_000).await;
+    post_events(app, [track("pay", "on", "request", 50), track("pay", "on", "error", 20)].concat()).await;
+    tick_at(app, T0_MS + 11_000).await;
+}
+
+#[tokio::test]
+async fn alerts_page_snapshot() {
+    let app = quiet_fixture().await;
+    with_alerts(&app).await;
+    assert_eq!(admin_get(&app, "/api/v1/alert-rules/pay-errors").await.body["state"]["status"], "firing");
+    assert_eq!(admin_get(&app, "/api/v1/alert-rules/pay-errors-slow").await.body["state"]["status"], "pending");
+    let ui = Ui::signed_in(&app).await;
+    let html = page(&ui, "/ui/alerts").await;
+    // Firing and pending are highlighted; the history has the state change and the action.
+    assert!(html.contains("class=\"alert-now firing\" id=\"now-pay-errors\""), "{html}");
+    assert!(html.contains("class=\"alert-now pending\" id=\"now-pay-errors-slow\""), "{html}");
+    assert!(!html.contains("id=\"now-pay-meltdown\""), "{html}");
+    assert!(html.contains("inactive → <strong>firing</strong>") && html.contains("<code>flag.switch_off</code> pay"), "{html}");
+    assert!(html.contains("&lt;pay-errors&gt;"), "annotations are escaped");
+    // Notifiers: kind and origin only, never the secret parts of the URL.
+    assert!(
+        html.contains("<code>https://alerts.example.com:8443</code>") && html.contains("<code>https://hooks.slack.example</code>"),
+        "{html}"
+    );
+    for secret in ["hook-pass", "hook-user", "T0KEN-SECRET", "sig=abc", "XXXXSECRET"] {
+        assert!(!html.contains(secret), "{secret} leaked: {html}");
+    }
+    insta::assert_snapshot!("dashboard_alerts", html);
+    // With nothing configured the page says so.
+    let empty = quiet_fixture().await;
+    let ui = Ui::signed_in(&empty).await;
+    let html = page(&ui, "/ui/alerts").await;
+    assert!(html.contains("Nothing is firing or pending.") && html.contains("No alert rules."), "{html}");
+}
