@@ -144,7 +144,7 @@ fn rules_table(rules: &[AlertEntry], notifiers: &[String]) -> Html {
             let actions: Html = r.actions.iter().map(action).collect();
             html!(
                 "<tr class=\"alert {}\" id=\"rule-{}\"><th scope=\"row\">{}<div class=\"muted small\">{}</div></th><td data-label=\"State\">{}</td>\
-<td data-label=\"Metric\">{}<div class=\"muted small\">{}, window {}</div></td><td data-label=\"Fires when\"><code>{}</code><div class=\"muted small\">{}</div></td>\
+<td data-label=\"Metric\">{}<div class=\"muted small\">{}, window {}</div></td><td data-label=\"Fires when\"><code class=\"cond\">{}</code><div class=\"muted small\">{}</div></td>\
 <td data-label=\"Last value\">{}<div class=\"muted small\">{}</div></td><td data-label=\"Target\"><a href=\"/ui/flags/{}\">{}</a> in {}</td>\
 <td data-label=\"Actions\">{}</td><td data-label=\"Notifiers\">{}</td></tr>",
                 status_class(e.state.status),
@@ -276,10 +276,10 @@ async fn list_alerts<St: Store>(State(app): State<AppState<St>>, s: Session) -> 
     let firing = rules.iter().filter(|e| e.state.status == AlertStatus::Firing).count();
     let body = html!(
         "<h1>Alerts{}</h1>\
-<section id=\"alerts-now\" data-live aria-labelledby=\"now-h\"><h2 id=\"now-h\">Now</h2>{}</section>\
-<section id=\"alerts-rules\" data-live aria-labelledby=\"rules-h\"><h2 id=\"rules-h\">Rules</h2>{}</section>\
-<section id=\"alerts-notifiers\" data-live aria-labelledby=\"notifiers-h\"><h2 id=\"notifiers-h\">Notifiers</h2>{}</section>\
-<section id=\"alerts-history\" data-live aria-labelledby=\"history-h\"><h2 id=\"history-h\">History</h2>{}{}</section>",
+<section id=\"alerts-now\" class=\"spaced\" data-live aria-labelledby=\"now-h\"><h2 id=\"now-h\">Now</h2>{}</section>\
+<section id=\"alerts-rules\" class=\"spaced\" data-live aria-labelledby=\"rules-h\"><h2 id=\"rules-h\">Rules</h2>{}</section>\
+<section id=\"alerts-notifiers\" class=\"spaced\" data-live aria-labelledby=\"notifiers-h\"><h2 id=\"notifiers-h\">Notifiers</h2>{}</section>\
+<section id=\"alerts-history\" class=\"spaced\" data-live aria-labelledby=\"history-h\"><h2 id=\"history-h\">History</h2>{}{}</section>",
         when(firing > 0, html!(" <span class=\"badge off\">{} firing</span>", firing)),
         now_section(&rules),
         rules_table(&rules, &keys),

@@ -216,7 +216,7 @@ fn guardrails(e: &RolloutEntry, latest: Option<&std::collections::BTreeMap<Strin
             let status = serde_json::to_value(gs.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
             html!(
                 "<tr class=\"guardrail g-{}\"><th scope=\"row\">{}{}<div class=\"muted small\">{} · {}, every {}, window {}</div></th>\
-<td data-label=\"Latest verdict\">{}</td><td data-label=\"Value\">{}</td><td data-label=\"Bad when\"><code>{}</code></td>\
+<td data-label=\"Latest verdict\">{}</td><td data-label=\"Value\">{}</td><td data-label=\"Bad when\"><code class=\"cond\">{}</code></td>\
 <td data-label=\"Sample\" class=\"num\">{}</td><td data-label=\"Status\">{} <span class=\"muted small\">{} evaluations, {} failures</span></td><td data-label=\"Evaluated\">{}</td></tr>",
                 status.as_str(),
                 g.name.as_str(),
@@ -327,10 +327,8 @@ fn summary(s: &Session, e: &RolloutEntry, protected: bool, now: Timestamp) -> Ht
         None => html!("—"),
     };
     html!(
-        "<dl class=\"debug-result\"><dt>Status</dt><dd>{}{}</dd><dt>Step</dt><dd>{} of {}</dd><dt>Percentage</dt><dd><strong>{}</strong> <span class=\"muted\">of {}</span></dd>\
+        "<dl class=\"debug-result\"><dt>Step</dt><dd>{} of {}</dd><dt>Percentage</dt><dd><strong>{}</strong> <span class=\"muted\">of {}</span></dd>\
 <dt>Hold ends</dt><dd>{}</dd><dt>Started</dt><dd>{}</dd><dt>Last change</dt><dd>{} <span class=\"muted\">(version {})</span></dd></dl>{}{}",
-        status_badge(st.status),
-        pause_reason(e),
         (st.step + 1).min(n),
         n,
         st.percentage.to_string(),
@@ -469,7 +467,7 @@ async fn render<St: Store>(app: &AppState<St>, s: &Session, env: &str, flag: &st
         t.rule.as_deref().map(|r| html!(" <span class=\"muted small\">rule <code>{}</code></span>", r.to_owned())).unwrap_or_default();
     let body = html!(
         "<p class=\"crumbs\"><a href=\"{}\">Rollouts</a></p><h1>Rollout of <a href=\"/ui/flags/{}\">{}</a> in {}{}</h1>{}\
-<section class=\"card\" id=\"rollout-summary\" data-live aria-labelledby=\"summary-h\"><h2 id=\"summary-h\">Now {}</h2>{}</section>\
+<section class=\"card\" id=\"rollout-summary\" data-live aria-labelledby=\"summary-h\"><h2 id=\"summary-h\">Now {}{}</h2>{}</section>\
 <section class=\"card\" id=\"rollout-plan\" data-live aria-labelledby=\"plan-h\"><h2 id=\"plan-h\">Plan</h2>{}<p class=\"hint\">On a failed guardrail: {}. When guardrails stay inconclusive: {}.</p></section>\
 <section class=\"card\" id=\"rollout-guardrails\" data-live aria-labelledby=\"guard-h\"><h2 id=\"guard-h\">Guardrails</h2>{}</section>\
 <section class=\"card\" id=\"rollout-history\" data-live aria-labelledby=\"hist-h\"><h2 id=\"hist-h\">History</h2>{}{}</section>",
@@ -480,6 +478,7 @@ async fn render<St: Store>(app: &AppState<St>, s: &Session, env: &str, flag: &st
         rule,
         error.map(error_box).unwrap_or_default(),
         status_badge(e.state.status),
+        pause_reason(&e),
         summary(s, &e, protected, now),
         timeline(&e),
         match e.def.plan.on_failure {

@@ -1093,6 +1093,12 @@ async fn rollouts_page_snapshots() {
     insta::assert_snapshot!("dashboard_rollout", detail);
     insta::assert_snapshot!("dashboard_rollout_paused", page(&ui, "/ui/rollouts/staging/checkout").await);
     assert_eq!(ui.get("/ui/rollouts/staging/nothing").await.status, 404);
+    // The flag page links to its rollouts.
+    let flag = ui.get("/ui/flags/checkout").await.text;
+    assert!(
+        flag.contains("<a href=\"/ui/rollouts/staging/checkout\">Rollout in staging</a> <span class=\"badge warn\">paused</span> 5%"),
+        "{flag}"
+    );
 }
 
 #[tokio::test]
