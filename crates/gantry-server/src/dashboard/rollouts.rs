@@ -324,6 +324,7 @@ fn summary(s: &Session, e: &RolloutEntry, protected: bool, now: Timestamp) -> Ht
         Some(end) if end > now => html!("{} <span class=\"muted\">(in {})</span>", at(end), duration(end.since(now))),
         Some(end) => html!("{} <span class=\"muted\">(elapsed; waits for conclusive guardrails)</span>", at(end)),
         None if st.status == Status::AwaitingApproval => html!("waits for approval"),
+        None if st.status == Status::Paused => html!("stopped while paused (time paused does not count)"),
         None => html!("—"),
     };
     html!(
