@@ -1093,10 +1093,22 @@ async fn rollouts_page_snapshots() {
     insta::assert_snapshot!("dashboard_rollout", detail);
     insta::assert_snapshot!("dashboard_rollout_paused", page(&ui, "/ui/rollouts/staging/checkout").await);
     assert_eq!(ui.get("/ui/rollouts/staging/nothing").await.status, 404);
+    // A command given through the API is in the page's live fragment.
+    let r = admin_post(&app, "/api/v1/rollouts/staging/checkout/resume", &json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let frag = send(
+        ui.http
+            .get(app.url("/ui/rollouts/staging/checkout"))
+            .header("cookie", format!("gantry_session={}", ui.cookie.as_deref().unwrap_or("")))
+            .header("gantry-fragment", "1"),
+    )
+    .await;
+    assert!(!frag.text.contains("<html") && frag.text.contains("id=\"rollout-summary\" data-live"), "{}", frag.text);
+    assert!(frag.text.contains("<code>resumed</code>") && frag.text.contains(">Pause</button>"), "{}", frag.text);
     // The flag page links to its rollouts.
     let flag = ui.get("/ui/flags/checkout").await.text;
     assert!(
-        flag.contains("<a href=\"/ui/rollouts/staging/checkout\">Rollout in staging</a> <span class=\"badge warn\">paused</span> 5%"),
+        flag.contains("<a href=\"/ui/rollouts/staging/checkout\">Rollout in staging</a> <span class=\"badge on\">progressing</span> 5%"),
         "{flag}"
     );
 }
