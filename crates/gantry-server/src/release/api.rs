@@ -178,6 +178,7 @@ async fn delete_rollout<St: Store>(
         .await?;
     r?;
     rollouts.remove(&key);
+    app.release.evaluations.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
     Ok(StatusCode::NO_CONTENT)
 }
 
