@@ -241,7 +241,49 @@ try {
   check(await page.evaluate(() => window.__noReload === true), "the releases page was not reloaded");
   step("releases recorded through the API appear live");
 
-  // 11. A screenshot of every main page, desktop and phone width.
+  // 11. Rollouts: one created through the API, paused and resumed on its page.
+  check((await api("POST", "/api/v1/flags", {
+    key: "e2e-ramp", environments: { staging: { enabled: true, rules: [{ condition: { type: "rollout", percentage: 0 } }] } },
+  })).status === 201, "rollout flag");
+  const ro = await api("POST", "/api/v1/rollouts", {
+    target: { flag: "e2e-ramp", environment: "staging" },
+    steps: [{ kind: "ramp", percentage: 10, hold_ms: 3600000 }, { kind: "approval" }, { kind: "ramp", percentage: 100 }],
+    guardrails: [{ name: "errors", metric: "error_rate", condition: { kind: "threshold", op: ">", value: 0.05 }, interval_ms: 3600000 }],
+  });
+  check(ro.status === 201, "rollout created: " + ro.text);
+  await page.getByRole("link", { name: "Rollouts" }).click();
+  await page.waitForURL(/\/ui\/rollouts$/);
+  await page.getByRole("link", { name: "e2e-ramp" }).click();
+  await page.waitForURL(/\/ui\/rollouts\/staging\/e2e-ramp$/);
+  check((await page.locator("ol.timeline li[aria-current=step]").textContent()).includes("10%"), "step 1 (10 %) is current");
+  await page.getByRole("button", { name: "Pause", exact: true }).click();
+  await page.waitForURL(/#rollout-summary$/);
+  await page.locator("#rollout-summary h2 .badge", { hasText: "paused" }).waitFor();
+  check((await api("GET", "/api/v1/rollouts/staging/e2e-ramp")).json.state.status === "paused", "paused through the page");
+  await shoot(page, "rollout-paused-desktop");
+  await page.getByRole("button", { name: "Resume", exact: true }).click();
+  await page.locator("#rollout-summary h2 .badge", { hasText: "progressing" }).waitFor();
+  check((await api("GET", "/api/v1/rollouts/staging/e2e-ramp")).json.state.status === "progressing", "resumed through the page");
+  const actions = (await api("GET", "/api/v1/audit?limit=5")).json.items.map((e) => e.action);
+  check(actions.includes("rollout.paused") && actions.includes("rollout.resumed"), "audited: " + actions.join(","));
+  step("rollout paused and resumed on its page");
+
+  // 12. Alerts: a rule and a notifier (its URL's secret never shown).
+  check((await api("POST", "/api/v1/notifiers", { key: "e2e-ops", kind: "webhook", url: "https://alerts.example.com/hooks/e2e-SECRET" })).status === 201, "notifier");
+  const alertRule = await api("POST", "/api/v1/alert-rules", {
+    name: "e2e-ramp-errors", metric: "error_rate", condition: { kind: "threshold", op: ">", value: 0.1 },
+    annotations: { summary: "e2e-ramp errors above 10 %" }, target: { flag: "e2e-ramp", environment: "staging" },
+    actions: [{ type: "abort_rollout", flag: "e2e-ramp", environment: "staging" }],
+  });
+  check(alertRule.status === 201, "alert rule: " + alertRule.text);
+  await page.getByRole("link", { name: "Alerts" }).click();
+  await page.waitForURL(/\/ui\/alerts$/);
+  check((await page.locator("#rule-e2e-ramp-errors").textContent()).includes("abort the rollout of e2e-ramp"), "rule with its action");
+  const notifiers = await page.locator("#alerts-notifiers").textContent();
+  check(notifiers.includes("https://alerts.example.com") && !notifiers.includes("SECRET"), "notifier origin only");
+  step("alerts page lists the rule and the notifier");
+
+  // 13. A screenshot of every main page, desktop and phone width.
   const pages = [
     ["flags", "/ui/flags"],
     ["flag", "/ui/flags/" + FLAG],
@@ -251,6 +293,9 @@ try {
     ["experiment", "/ui/experiments/e2e-exp"],
     ["maintenance", "/ui/maintenance"],
     ["releases", "/ui/releases?app=e2e-shop&env=production&current=1.3.0"],
+    ["rollouts", "/ui/rollouts"],
+    ["rollout", "/ui/rollouts/staging/e2e-ramp"],
+    ["alerts", "/ui/alerts"],
     ["tokens", "/ui/tokens"],
     ["audit", "/ui/audit"],
   ];
@@ -267,7 +312,7 @@ try {
   }
   step("screenshots", { dir: shots });
 
-  // 12. Sign out ends the session.
+  // 14. Sign out ends the session.
   await page.setViewportSize({ width: 1280, height: 900 });
   await page.goto(base + "/ui/flags");
   await page.getByRole("button", { name: "Sign out" }).click();

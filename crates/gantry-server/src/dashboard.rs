@@ -12,6 +12,7 @@
 //! - One module per page; a page registers its navigation entry in
 //!   [`layout::NAV`] and its routes in [`router`].
 
+pub mod alerts;
 pub mod audit;
 pub mod environments;
 pub mod experiments;
@@ -22,6 +23,7 @@ pub mod layout;
 pub mod live;
 pub mod maintenance;
 pub mod releases;
+pub mod rollouts;
 pub mod segments;
 pub mod session;
 pub mod tokens;
@@ -58,6 +60,8 @@ pub fn router<St: Store>() -> Router<AppState<St>> {
         .merge(tokens::router::<St>())
         .merge(maintenance::router::<St>())
         .merge(releases::router::<St>())
+        .merge(rollouts::router::<St>())
+        .merge(alerts::router::<St>())
         .merge(audit::router::<St>())
         .route("/ui/{*rest}", get(layout::not_found))
 }

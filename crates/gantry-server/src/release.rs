@@ -107,6 +107,10 @@ pub struct Release {
     pub triggers: tokio::sync::Mutex<triggers::Triggers>,
     /// HTTP client of Prometheus queries.
     pub http: reqwest::Client,
+    /// The latest evaluation of each guardrail, by rollout key and guardrail
+    /// name (for the dashboard: value, threshold, sample size). Not
+    /// persisted: empty again after a restart until the next evaluation.
+    pub evaluations: std::sync::Mutex<BTreeMap<String, BTreeMap<String, rollout::Evaluation>>>,
 }
 
 impl Release {
@@ -127,6 +131,7 @@ impl Release {
             probes: sources::Probes::default(),
             triggers: tokio::sync::Mutex::new(triggers::load(store).await?),
             http: reqwest::Client::new(),
+            evaluations: std::sync::Mutex::default(),
         })
     }
 }

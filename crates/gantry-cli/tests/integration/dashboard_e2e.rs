@@ -6,7 +6,8 @@
 //! after the confirmation step, the audit entry, a toggle made through the
 //! admin API appearing without a reload, the evaluation debugger,
 //! maintenance on and off in staging (and live from the API), a release
-//! recorded through the API appearing live, sign-out.
+//! recorded through the API appearing live, a rollout created through the
+//! API paused and resumed on its page, the alerts page, sign-out.
 //! Screenshots of every main page (desktop and phone width) are written to
 //! `target/dashboard-screenshots/` as test artifacts.
 //!
@@ -61,7 +62,8 @@ fn install() {
     lock.unlock().expect("unlock");
 }
 
-/// Sign in, create a flag, 25 % in staging, production after confirming, audit, live toggle, debugger, maintenance, releases, screenshots.
+/// Sign in, create a flag, 25 % in staging, production after confirming, audit, live toggle, debugger, maintenance, releases,
+/// rollouts (pause and resume), alerts, screenshots.
 #[test]
 fn dashboard_end_to_end_in_chromium() {
     install();
@@ -91,13 +93,31 @@ fn dashboard_end_to_end_in_chromium() {
         "maintenance",
         "maintenance-on",
         "releases",
+        "rollouts",
+        "rollout",
+        "rollout-paused",
+        "alerts",
         "tokens",
         "audit",
     ] {
         let desktop = shots.join(format!("{page}-desktop.png"));
         assert!(fs::metadata(&desktop).is_ok_and(|m| m.len() > 1000), "screenshot {} missing", desktop.display());
     }
-    for page in ["flags", "flag", "segments", "environments", "experiments", "experiment", "maintenance", "releases", "tokens", "audit"] {
+    for page in [
+        "flags",
+        "flag",
+        "segments",
+        "environments",
+        "experiments",
+        "experiment",
+        "maintenance",
+        "releases",
+        "rollouts",
+        "rollout",
+        "alerts",
+        "tokens",
+        "audit",
+    ] {
         assert!(shots.join(format!("{page}-phone.png")).exists(), "phone screenshot of {page} missing");
     }
     drop(server);

@@ -517,8 +517,28 @@ async fn render<St: Store>(app: &AppState<St>, s: &Session, key: &str, q: &Debug
         "<datalist id=\"context-fields\"><option value=\"userId\"><option value=\"sessionId\"><option value=\"remoteAddress\"><option value=\"appName\"><option value=\"environment\"><option value=\"currentTime\"></datalist>\
 <datalist id=\"stickiness\"><option value=\"default\"><option value=\"userId\"><option value=\"sessionId\"><option value=\"random\"></datalist>"
     );
+    let rollouts: Html = app
+        .release
+        .rollouts
+        .lock()
+        .await
+        .values()
+        .filter(|e| e.def.plan.target.flag == key)
+        .map(|e| {
+            let env = &e.def.plan.target.environment;
+            html!(
+                "<a href=\"/ui/rollouts/{}/{}\">Rollout in {}</a> {} {} ",
+                super::html::Seg(env),
+                super::html::Seg(key),
+                env.as_str(),
+                super::rollouts::status_badge(e.state.status),
+                e.state.percentage.to_string()
+            )
+        })
+        .collect();
+    let rollouts = super::html::when(!rollouts.as_str().is_empty(), html!("<p class=\"rollout-links\">{}</p>", rollouts));
     let body = html!(
-        "<p><a href=\"/ui/flags\">← Flags</a></p><h1>{}{}</h1><p>{}</p><p class=\"muted\">{} flag · {}version {} · updated {}</p>{}{}{}<h2>Rules</h2>{}{}{}",
+        "<p><a href=\"/ui/flags\">← Flags</a></p><h1>{}{}</h1><p>{}</p><p class=\"muted\">{} flag · {}version {} · updated {}</p>{}{}{}{}<h2>Rules</h2>{}{}{}",
         f.flag.key,
         stale,
         f.flag.description.clone().unwrap_or_default(),
@@ -526,6 +546,7 @@ async fn render<St: Store>(app: &AppState<St>, s: &Session, key: &str, q: &Debug
         tags,
         f.version,
         fmt_time(f.updated_at),
+        rollouts,
         error.map(error_box).unwrap_or_default(),
         env_cards(&v, s, f),
         debugger(app, &v, f, q),

@@ -24,6 +24,8 @@ pub const NAV: &[NavItem] = &[
     super::segments::NAV,
     super::environments::NAV,
     super::experiments::NAV,
+    super::rollouts::NAV,
+    super::alerts::NAV,
     super::releases::NAV,
     super::maintenance::NAV,
     super::tokens::NAV,

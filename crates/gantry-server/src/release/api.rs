@@ -178,6 +178,7 @@ async fn delete_rollout<St: Store>(
         .await?;
     r?;
     rollouts.remove(&key);
+    app.release.evaluations.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -210,7 +211,7 @@ async fn command<St: Store>(
 
 /// Goes to the next step now (approves, skips a hold, overrides a pause);
 /// body `{"full": true}` skips every remaining step.
-async fn promote_rollout<St: Store>(
+pub(crate) async fn promote_rollout<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path((environment, flag)): Path<(String, String)>,
@@ -226,7 +227,7 @@ async fn promote_rollout<St: Store>(
 }
 
 /// Stops automatic progress, keeping the percentage.
-async fn pause_rollout<St: Store>(
+pub(crate) async fn pause_rollout<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path((environment, flag)): Path<(String, String)>,
@@ -236,7 +237,7 @@ async fn pause_rollout<St: Store>(
 }
 
 /// Continues after a pause (starts a rollout created with `start: false`).
-async fn resume_rollout<St: Store>(
+pub(crate) async fn resume_rollout<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path((environment, flag)): Path<(String, String)>,
@@ -246,7 +247,7 @@ async fn resume_rollout<St: Store>(
 }
 
 /// Stops the rollout and puts the flag back to 0 %.
-async fn abort_rollout<St: Store>(
+pub(crate) async fn abort_rollout<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path((environment, flag)): Path<(String, String)>,
@@ -256,7 +257,7 @@ async fn abort_rollout<St: Store>(
 }
 
 /// Starts over from step 0 after a rollback or abort.
-async fn retry_rollout<St: Store>(
+pub(crate) async fn retry_rollout<St: Store>(
     State(app): State<AppState<St>>,
     AdminPrincipal(p): AdminPrincipal,
     Path((environment, flag)): Path<(String, String)>,

@@ -91,8 +91,13 @@ async fn tick_rollouts<S: Store>(app: &AppState<S>, now: Timestamp, report: &mut
             }
         };
         let n = outcome.transitions.len();
-        for ev in &outcome.evaluations {
-            tracing::debug!(rollout = %key, guardrail = %ev.guardrail, verdict = ?ev.assessment.verdict, status = ?ev.status, "guardrail evaluated");
+        if !outcome.evaluations.is_empty() {
+            let mut latest = app.release.evaluations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let of_rollout = latest.entry(key.clone()).or_default();
+            for ev in &outcome.evaluations {
+                tracing::debug!(rollout = %key, guardrail = %ev.guardrail, verdict = ?ev.assessment.verdict, status = ?ev.status, "guardrail evaluated");
+                of_rollout.insert(ev.guardrail.clone(), ev.clone());
+            }
         }
         let req = PersistRequest { key: &key, def: &entry.def, before: Some(&entry), actor: CONTROLLER_ACTOR, extra_audit: None };
         match persist(app, &mut rollouts, req, outcome).await {

@@ -139,9 +139,13 @@ fn not_found(key: &str) -> ApiError {
     ApiError::new(ErrorCode::NotifierNotFound, format!("no notifier `{key}`"))
 }
 
-fn origin(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    format!("{scheme}://{}", rest.split('/').next().unwrap_or_default())
+/// Scheme, host and port of a URL: never its user info, path or query
+/// (webhook URLs carry their secret in any of them).
+pub(crate) fn origin(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) if u.has_host() => u.origin().ascii_serialization(),
+        _ => "(not a URL)".to_owned(),
+    }
 }
 
 fn response(key: &str, e: &NotifierEntry) -> NotifierResponse {

@@ -154,7 +154,18 @@ fn flush(out: &mut String, run: &mut String) {
 
 /// A server at a fixed time with a few flags, segments and an experiment.
 pub async fn fixture() -> TestApp {
-    let app = TestApp::spawn_with(Options { manual_clock_ms: Some(T0_MS), ..Default::default() }).await;
+    fixture_with(Options { manual_clock_ms: Some(T0_MS), ..Default::default() }).await
+}
+
+/// [`fixture`] whose release controller never ticks by itself: every tick
+/// is an explicit `controller::tick` at a chosen time.
+pub async fn quiet_fixture() -> TestApp {
+    let config = gantry_server::ServerConfig { rollout_tick: Duration::from_secs(24 * 3600), ..Default::default() };
+    fixture_with(Options { manual_clock_ms: Some(T0_MS), config, ..Default::default() }).await
+}
+
+async fn fixture_with(options: Options) -> TestApp {
+    let app = TestApp::spawn_with(options).await;
     let seg = admin_post(
         &app,
         "/api/v1/segments",
@@ -937,6 +948,9 @@ async fn every_dashboard_route_needs_a_session() {
         "/ui/audit",
         "/ui/maintenance",
         "/ui/releases",
+        "/ui/rollouts",
+        "/ui/rollouts/staging/checkout",
+        "/ui/alerts",
     ];
     let posts = [
         "/ui/flags",
@@ -955,6 +969,8 @@ async fn every_dashboard_route_needs_a_session() {
         "/ui/tokens/x/revoke",
         "/ui/maintenance/staging",
         "/ui/maintenance/production",
+        "/ui/rollouts/staging/checkout/pause",
+        "/ui/rollouts/staging/checkout/abort",
         "/ui/sign-out",
     ];
     let ui = Ui::new(&app);
@@ -1005,4 +1021,251 @@ async fn sign_in_follows_only_dashboard_paths() {
         assert_eq!(r.status, 200, "{next}");
         assert!(r.text.contains(&format!("name=\"next\" value=\"{kept}\"")), "{next}: {}", r.text);
     }
+}
+
+// === rollouts ===
+
+/// Sets the manual clock and runs one controller tick then.
+async fn tick_at(app: &TestApp, ms: i64) {
+    app.clock.as_ref().expect("manual clock").set(ms);
+    gantry_server::release::controller::tick(&app.state, gantry_release::Timestamp::from_millis(ms)).await;
+}
+
+async fn post_events(app: &TestApp, events: Vec<Value>) {
+    let r = send(app.req(reqwest::Method::POST, "/api/v1/events", Some(&app.tokens.server)).json(&json!({ "events": events }))).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+}
+
+fn track(flag: &str, variant: &str, name: &str, n: usize) -> Vec<Value> {
+    (0..n).map(|i| json!({"type": "track", "unit_id": format!("u{i}"), "flag": flag, "variant": variant, "name": name})).collect()
+}
+
+/// Two rollouts: `production/banner` (guarded by an error-rate guardrail fed
+/// with events, evaluated twice) and `staging/checkout` (an approval step,
+/// paused through the API).
+async fn with_rollouts(app: &TestApp) {
+    app.create_flag(json!({"key": "banner", "environments": {"production": {"enabled": true, "rules": [
+        {"id": "ramp", "condition": {"type": "rollout", "percentage": 0}}
+    ]}}}))
+    .await;
+    let r = admin_post(
+        app,
+        "/api/v1/rollouts",
+        &json!({"target": {"flag": "banner", "environment": "production"},
+                "steps": [{"kind": "ramp", "percentage": 10, "hold_ms": 600_000}, {"kind": "ramp", "percentage": 50, "hold_ms": 3_600_000},
+                          {"kind": "approval"}, {"kind": "ramp", "percentage": 100}],
+                "guardrails": [{"name": "errors", "metric": "error_rate", "condition": {"kind": "threshold", "op": ">", "value": 0.05},
+                                "window_ms": 60000, "interval_ms": 10000, "min_requests": 20}]}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    post_events(app, [track("banner", "on", "request", 50), track("banner", "disabled", "request", 50)].concat()).await;
+    tick_at(app, T0_MS + 1_000).await;
+    post_events(
+        app,
+        [track("banner", "on", "request", 80), track("banner", "on", "error", 2), track("banner", "disabled", "request", 80)].concat(),
+    )
+    .await;
+    tick_at(app, T0_MS + 11_000).await;
+    let r = admin_post(
+        app,
+        "/api/v1/rollouts",
+        &json!({"target": {"flag": "checkout", "environment": "staging"},
+                "steps": [{"kind": "ramp", "percentage": 5, "hold_ms": 60000}, {"kind": "approval"}, {"kind": "ramp", "percentage": 100}]}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = admin_post(app, "/api/v1/rollouts/staging/checkout/pause", &json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+#[tokio::test]
+async fn rollouts_page_snapshots() {
+    let app = quiet_fixture().await;
+    with_rollouts(&app).await;
+    let ui = Ui::signed_in(&app).await;
+    let list = page(&ui, "/ui/rollouts").await;
+    assert!(list.contains("href=\"/ui/rollouts/production/banner\"") && list.contains("paused"), "{list}");
+    insta::assert_snapshot!("dashboard_rollouts", list);
+    let detail = page(&ui, "/ui/rollouts/production/banner").await;
+    // The guardrail's latest verdict with its value, threshold and sample.
+    assert!(detail.contains("Successful") && detail.contains("2.50 %") && detail.contains("&gt; 5.00 %"), "{detail}");
+    insta::assert_snapshot!("dashboard_rollout", detail);
+    insta::assert_snapshot!("dashboard_rollout_paused", page(&ui, "/ui/rollouts/staging/checkout").await);
+    assert_eq!(ui.get("/ui/rollouts/staging/nothing").await.status, 404);
+    // A command given through the API is in the page's live fragment.
+    let r = admin_post(&app, "/api/v1/rollouts/staging/checkout/resume", &json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let frag = send(
+        ui.http
+            .get(app.url("/ui/rollouts/staging/checkout"))
+            .header("cookie", format!("gantry_session={}", ui.cookie.as_deref().unwrap_or("")))
+            .header("gantry-fragment", "1"),
+    )
+    .await;
+    assert!(!frag.text.contains("<html") && frag.text.contains("id=\"rollout-summary\" data-live"), "{}", frag.text);
+    assert!(frag.text.contains("<code>resumed</code>") && frag.text.contains(">Pause</button>"), "{}", frag.text);
+    // The flag page links to its rollouts.
+    let flag = ui.get("/ui/flags/checkout").await.text;
+    assert!(
+        flag.contains("<a href=\"/ui/rollouts/staging/checkout\">Rollout in staging</a> <span class=\"badge on\">progressing</span> 5%"),
+        "{flag}"
+    );
+}
+
+#[tokio::test]
+async fn rollout_is_paused_promoted_and_aborted_through_the_page() {
+    let app = quiet_fixture().await;
+    let r = admin_post(
+        &app,
+        "/api/v1/rollouts",
+        &json!({"target": {"flag": "checkout", "environment": "staging"},
+                "steps": [{"kind": "ramp", "percentage": 10, "hold_ms": 60000}, {"kind": "ramp", "percentage": 50, "hold_ms": 60000},
+                          {"kind": "ramp", "percentage": 100}]}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let ui = Ui::signed_in(&app).await;
+    let rollout = || async { admin_get(&app, "/api/v1/rollouts/staging/checkout").await.body };
+    let html = ui.get("/ui/rollouts/staging/checkout").await.text;
+    assert!(html.contains(">Pause</button>") && html.contains(">Abort</button>") && !html.contains(">Resume</button>"), "{html}");
+
+    // Forged: no CSRF token, a wrong one, a foreign origin. Nothing changes.
+    let head = audit_head(&app).await;
+    let forged = ui.post_raw("/ui/rollouts/staging/checkout/pause", &[("version", "1")], &[]).await;
+    crate::support::assert_error(&forged, 403, "forbidden");
+    let wrong = ui.post_raw("/ui/rollouts/staging/checkout/pause", &[("_csrf", "0000")], &[("accept", "text/html")]).await;
+    assert!(wrong.status == 403 && wrong.text.contains("CSRF check failed"), "{}", wrong.text);
+    let csrf = ui.csrf.clone().expect("csrf");
+    let foreign = ui.post_raw("/ui/rollouts/staging/checkout/pause", &[("_csrf", &csrf)], &[("origin", "https://evil.example")]).await;
+    crate::support::assert_error(&foreign, 403, "forbidden");
+    assert_eq!(audit_head(&app).await, head, "refused requests write nothing");
+    assert_eq!(rollout().await["state"]["status"], "progressing");
+
+    // Pause, then resume: through the API handlers, audited as the session's token.
+    let version = rollout().await["version"].to_string();
+    let r = ui.post("/ui/rollouts/staging/checkout/pause", &[("version", &version), ("step", "0")]).await;
+    assert_eq!((r.status, r.header("location")), (303, Some("/ui/rollouts/staging/checkout#rollout-summary")), "{}", r.text);
+    assert_eq!(rollout().await["state"]["status"], "paused");
+    let audit = admin_get(&app, "/api/v1/audit?limit=1").await;
+    let entry = &audit.body["items"][0];
+    assert_eq!((&entry["action"], &entry["target"]), (&json!("rollout.paused"), &json!("staging/checkout")), "{}", audit.text);
+    assert!(entry["actor"].as_str().is_some_and(|a| a.starts_with("token:")), "{}", audit.text);
+    let html = ui.get("/ui/rollouts/staging/checkout").await.text;
+    assert!(html.contains(">Resume</button>") && !html.contains(">Pause</button>") && html.contains("(by a person)"), "{html}");
+    // The form rendered before the pause is stale now: refused, shown on the page.
+    let stale = ui.post("/ui/rollouts/staging/checkout/resume", &[("version", &version), ("step", "0")]).await;
+    assert!(stale.status == 412 && stale.text.contains("Not saved"), "{}", stale.text);
+    let version = rollout().await["version"].to_string();
+    let r = ui.post("/ui/rollouts/staging/checkout/resume", &[("version", &version), ("step", "0")]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(rollout().await["state"]["status"], "progressing");
+
+    // Promote: to step 2 at 50 %; a second click from the same page is refused.
+    let version = rollout().await["version"].to_string();
+    let r = ui.post("/ui/rollouts/staging/checkout/promote", &[("step", "0")]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let now = rollout().await;
+    assert_eq!((&now["state"]["step"], &now["state"]["percentage"]), (&json!(1), &json!(50)), "{now}");
+    let again = ui.post("/ui/rollouts/staging/checkout/promote", &[("step", "0")]).await;
+    assert!(again.status >= 400 && again.text.contains("Not saved"), "{}", again.text);
+    assert_eq!(rollout().await["state"]["step"], 1, "not promoted twice");
+    let _ = version;
+
+    // Abort asks first; nothing is written until confirmed.
+    let head = audit_head(&app).await;
+    let ask = ui.post("/ui/rollouts/staging/checkout/abort", &[("step", "1")]).await;
+    assert!(ask.status == 200 && ask.text.contains("Yes, abort"), "{}", ask.text);
+    assert_eq!(audit_head(&app).await, head);
+    assert_eq!(rollout().await["state"]["status"], "progressing");
+    let done = ui.post("/ui/rollouts/staging/checkout/abort", &[("step", "1"), ("confirm", "yes")]).await;
+    assert_eq!(done.status, 303, "{}", done.text);
+    let now = rollout().await;
+    assert_eq!((&now["state"]["status"], &now["state"]["percentage"]), (&json!("aborted"), &json!(0)), "{now}");
+    let audit = admin_get(&app, "/api/v1/audit?limit=5").await;
+    assert!(audit.body["items"].as_array().expect("items").iter().any(|e| e["action"] == "rollout.aborted"), "{}", audit.text);
+    let html = ui.get("/ui/rollouts/staging/checkout").await.text;
+    assert!(html.contains(">Retry from step 1</button>") && html.contains("<code>aborted</code>"), "{html}");
+
+    // In a protected environment every command asks first.
+    app.create_flag(json!({"key": "banner", "environments": {"production": {"enabled": true, "rules": [
+        {"condition": {"type": "rollout", "percentage": 0}}]}}}))
+        .await;
+    let r = admin_post(
+        &app,
+        "/api/v1/rollouts",
+        &json!({"target": {"flag": "banner", "environment": "production"}, "steps": [{"kind": "ramp", "percentage": 10, "hold_ms": 60000}]}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let ask = ui.post("/ui/rollouts/production/banner/pause", &[]).await;
+    assert!(ask.status == 200 && ask.text.contains("protected environment") && ask.text.contains("Yes, pause"), "{}", ask.text);
+    assert_eq!(admin_get(&app, "/api/v1/rollouts/production/banner").await.body["state"]["status"], "progressing");
+    assert_eq!(ui.post("/ui/rollouts/production/banner/pause", &[("confirm", "yes")]).await.status, 303);
+    assert_eq!(admin_get(&app, "/api/v1/rollouts/production/banner").await.body["state"]["status"], "paused");
+    assert_eq!(ui.post("/ui/rollouts/production/banner/explode", &[]).await.status, 404);
+}
+
+// === alerts ===
+
+/// Two notifiers (secrets in their URLs), three rules on `pay` in
+/// production: one fires (and switches the flag off), one is pending, one
+/// stays quiet.
+async fn with_alerts(app: &TestApp) {
+    app.create_flag(json!({"key": "pay", "environments": {"production": {"enabled": true}}})).await;
+    for (key, kind, url) in [
+        ("ops", "webhook", "https://hook-user:hook-pass@alerts.example.com:8443/hooks/T0KEN-SECRET?sig=abc"),
+        ("chat", "slack", "https://hooks.slack.example/services/T000/B000/XXXXSECRET"),
+    ] {
+        let r = admin_post(app, "/api/v1/notifiers", &json!({"key": key, "kind": kind, "url": url})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    for (name, threshold, for_ms, keep, actions) in [
+        ("pay-errors", 0.1, 0, 60_000, json!([{"type": "kill_switch", "flag": "pay", "environment": "production"}])),
+        ("pay-errors-slow", 0.1, 300_000, 0, json!([])),
+        ("pay-meltdown", 0.9, 0, 0, json!([{"type": "maintenance_mode"}])),
+    ] {
+        let rule = json!({
+            "name": name, "metric": "error_rate", "condition": {"kind": "threshold", "op": ">", "value": threshold},
+            "window_ms": 10000, "interval_ms": 10000, "min_requests": 10, "for_ms": for_ms, "keep_firing_for_ms": keep,
+            "annotations": {"summary": format!("payment errors above {} % <{name}>", threshold * 100.0)},
+            "target": {"flag": "pay", "environment": "production"}, "actions": actions
+        });
+        let r = admin_post(app, "/api/v1/alert-rules", &rule).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    post_events(app, track("pay", "on", "request", 50)).await;
+    tick_at(app, T0_MS + 1_000).await;
+    post_events(app, [track("pay", "on", "request", 50), track("pay", "on", "error", 20)].concat()).await;
+    tick_at(app, T0_MS + 11_000).await;
+}
+
+#[tokio::test]
+async fn alerts_page_snapshot() {
+    let app = quiet_fixture().await;
+    with_alerts(&app).await;
+    assert_eq!(admin_get(&app, "/api/v1/alert-rules/pay-errors").await.body["state"]["status"], "firing");
+    assert_eq!(admin_get(&app, "/api/v1/alert-rules/pay-errors-slow").await.body["state"]["status"], "pending");
+    let ui = Ui::signed_in(&app).await;
+    let html = page(&ui, "/ui/alerts").await;
+    // Firing and pending are highlighted; the history has the state change and the action.
+    assert!(html.contains("class=\"alert-now firing\" id=\"now-pay-errors\""), "{html}");
+    assert!(html.contains("class=\"alert-now pending\" id=\"now-pay-errors-slow\""), "{html}");
+    assert!(!html.contains("id=\"now-pay-meltdown\""), "{html}");
+    assert!(html.contains("inactive → <strong>firing</strong>") && html.contains("<code>flag.switch_off</code> pay"), "{html}");
+    assert!(html.contains("&lt;pay-errors&gt;"), "annotations are escaped");
+    // Notifiers: kind and origin only, never the secret parts of the URL.
+    assert!(
+        html.contains("<code>https://alerts.example.com:8443</code>") && html.contains("<code>https://hooks.slack.example</code>"),
+        "{html}"
+    );
+    for secret in ["hook-pass", "hook-user", "T0KEN-SECRET", "sig=abc", "XXXXSECRET"] {
+        assert!(!html.contains(secret), "{secret} leaked: {html}");
+    }
+    insta::assert_snapshot!("dashboard_alerts", html);
+    // With nothing configured the page says so.
+    let empty = quiet_fixture().await;
+    let ui = Ui::signed_in(&empty).await;
+    let html = page(&ui, "/ui/alerts").await;
+    assert!(html.contains("Nothing is firing or pending.") && html.contains("No alert rules."), "{html}");
 }
