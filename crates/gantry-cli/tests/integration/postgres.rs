@@ -15,7 +15,7 @@ fn admin_url() -> String {
     std::env::var("GANTRY_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
-/// A fresh database on the test server, dropped by [`TestDb::drop_now`].
+/// A fresh database on the test server, dropped with the value.
 struct TestDb {
     name: String,
     url: String,
@@ -35,12 +35,32 @@ impl TestDb {
         let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
         TestDb { url: format!("{base}/{name}"), name }
     }
+}
 
-    async fn drop_now(self) {
-        let mut conn = PgConnection::connect(&admin_url()).await.unwrap();
-        sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", self.name)).execute(&mut conn).await.unwrap();
-        conn.close().await.unwrap();
+/// Drops the database even when the test failed (on a thread of its own:
+/// `Drop` cannot await, and the test's runtime may be shutting down).
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                let mut conn = PgConnection::connect(&admin_url()).await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await?;
+                conn.close().await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            // Not a test failure of its own; the name says what to clean up.
+            report_leftover(&self.name);
+        }
     }
+}
+
+#[allow(clippy::print_stderr)]
+fn report_leftover(name: &str) {
+    eprintln!("could not drop the test database {name}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,7 +123,6 @@ async fn two_replicas_share_one_postgres_database() {
     drop(b);
     let out = gantry().args(["audit", "verify", "--database-url", &db.url]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-    db.drop_now().await;
 }
 
 #[test]
@@ -122,4 +141,37 @@ fn an_unreachable_postgres_fails_with_a_clear_message() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("connecting to the PostgreSQL database postgres://127.0.0.1:1/g"), "{err}");
     assert!(!err.contains("secret"), "{err}");
+}
+
+/// Two replicas started at the same time on an empty database both come up:
+/// whichever seeds the default environments second finds them there instead
+/// of failing its start. (Whether the two starts overlap is up to the
+/// scheduler; the assertions hold either way.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_together_on_a_fresh_database_both_come_up() {
+    let db = TestDb::create().await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let url = db.url.clone();
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| Server::start_with_env(dir_a.path(), &[("GANTRY_DATABASE_URL", &url)]));
+        let b = s.spawn(|| Server::start_with_env(dir_b.path(), &[("GANTRY_DATABASE_URL", &url)]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let http = reqwest::Client::new();
+    for base in [&a.base, &b.base] {
+        let envs: serde_json::Value =
+            http.get(format!("{base}/api/v1/environments")).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
+        let names: Vec<&str> = envs.as_array().expect("an array").iter().filter_map(|e| e["name"].as_str()).collect();
+        assert_eq!(names, ["development", "staging", "production"], "{envs}");
+    }
+    drop(a);
+    drop(b);
+    // Seeded once: three environment.create entries in one intact chain.
+    let out = gantry().args(["audit", "verify", "--database-url", &db.url]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let mut conn = PgConnection::connect(&db.url).await.unwrap();
+    let seeded: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit WHERE action = 'environment.create'").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(seeded, 3);
+    conn.close().await.unwrap();
 }
