@@ -25,6 +25,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Data directory (SQLite database).
     pub data_dir: PathBuf,
+    /// PostgreSQL URL; when set, the store is PostgreSQL instead of SQLite
+    /// in `data_dir`.
+    pub database_url: Option<String>,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter (`info`, `gantry=debug`, ...).
@@ -41,6 +44,7 @@ pub struct Config {
 struct FileConfig {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
+    database_url: Option<String>,
     log_format: Option<String>,
     log_level: Option<String>,
     admin_token: Option<String>,
@@ -61,6 +65,8 @@ pub struct Overrides {
     pub listen: Option<String>,
     /// `--data-dir`.
     pub data_dir: Option<PathBuf>,
+    /// `--database-url`.
+    pub database_url: Option<String>,
     /// `--log-format`.
     pub log_format: Option<String>,
 }
@@ -81,6 +87,7 @@ const KNOWN_ENV: &[&str] = &[
     "GANTRY_CONFIG",
     "GANTRY_LISTEN",
     "GANTRY_DATA_DIR",
+    "GANTRY_DATABASE_URL",
     "GANTRY_LOG_FORMAT",
     "GANTRY_LOG",
     "GANTRY_ADMIN_TOKEN",
@@ -116,6 +123,29 @@ fn parse_format(source: &str, v: &str) -> Result<LogFormat, ConfigError> {
     }
 }
 
+/// Only PostgreSQL URLs select another store; the message never repeats the
+/// URL (it may hold a password).
+fn check_database_url(source: &str, url: &str) -> Result<String, ConfigError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(url.to_owned())
+    } else {
+        Err(err(format!("{source}: the database URL must start with postgres:// (without it, SQLite in the data directory is used)")))
+    }
+}
+
+/// Where the data lives, for messages: the data directory, or the PostgreSQL
+/// URL without its user and password.
+pub fn describe_store(cfg: &Config) -> String {
+    match &cfg.database_url {
+        Some(url) => {
+            let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+            let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            format!("{scheme}://{rest}")
+        }
+        None => cfg.data_dir.display().to_string(),
+    }
+}
+
 /// Resolves the configuration from its layers.
 pub fn load(env: &BTreeMap<String, String>, cli: &Overrides) -> Result<Config, ConfigError> {
     // Layer 2: the file (explicit path must exist; ./gantry.toml is optional).
@@ -130,6 +160,7 @@ pub fn load(env: &BTreeMap<String, String>, cli: &Overrides) -> Result<Config, C
     let mut listen = file.listen.clone().unwrap_or_else(|| "127.0.0.1:4242".into());
     let mut listen_src = if file.listen.is_some() { file_name.clone() } else { "default".into() };
     let mut data_dir = file.data_dir.clone().unwrap_or_else(|| PathBuf::from("gantry-data"));
+    let mut database_url = file.database_url.clone().map(|u| (u, file_name.clone()));
     let mut log_format = match &file.log_format {
         Some(f) => parse_format(&file_name, f)?,
         None => LogFormat::Text,
@@ -160,6 +191,9 @@ pub fn load(env: &BTreeMap<String, String>, cli: &Overrides) -> Result<Config, C
     }
     if let Some(v) = env.get("GANTRY_DATA_DIR") {
         data_dir = PathBuf::from(v);
+    }
+    if let Some(v) = env.get("GANTRY_DATABASE_URL") {
+        database_url = Some((v.clone(), "GANTRY_DATABASE_URL".into()));
     }
     if let Some(v) = env.get("GANTRY_LOG_FORMAT") {
         log_format = parse_format("GANTRY_LOG_FORMAT", v)?;
@@ -203,6 +237,9 @@ pub fn load(env: &BTreeMap<String, String>, cli: &Overrides) -> Result<Config, C
     if let Some(v) = &cli.data_dir {
         data_dir = v.clone();
     }
+    if let Some(v) = &cli.database_url {
+        database_url = Some((v.clone(), "--database-url".into()));
+    }
     if let Some(v) = &cli.log_format {
         log_format = parse_format("--log-format", v)?;
     }
@@ -211,8 +248,9 @@ pub fn load(env: &BTreeMap<String, String>, cli: &Overrides) -> Result<Config, C
     if server.max_body_bytes < 1024 {
         return Err(err("max_body_bytes must be at least 1024"));
     }
+    let database_url = database_url.map(|(u, src)| check_database_url(&src, u.trim())).transpose()?;
     let unknown_env = env.keys().filter(|k| k.starts_with("GANTRY_") && !KNOWN_ENV.contains(&k.as_str())).cloned().collect();
-    Ok(Config { listen, data_dir, log_format, log_level, server, unknown_env })
+    Ok(Config { listen, data_dir, database_url, log_format, log_level, server, unknown_env })
 }
 
 fn read_file(p: &Path) -> Result<FileConfig, ConfigError> {
@@ -249,6 +287,28 @@ mod tests {
         let cli = Overrides { listen: Some("127.0.0.1:3000".into()), data_dir: Some("/from-flag".into()), ..cli };
         let c = load(&env(&[("GANTRY_LISTEN", "127.0.0.1:2000")]), &cli).unwrap();
         assert_eq!((c.listen.port(), c.data_dir.to_str().unwrap()), (3000, "/from-flag"));
+    }
+
+    #[test]
+    fn database_url_layers_and_is_checked() {
+        let c = load(&env(&[]), &Overrides::default()).unwrap();
+        assert_eq!((c.database_url.as_deref(), describe_store(&c).as_str()), (None, "gantry-data"));
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("g.toml");
+        std::fs::write(&f, "database_url = \"postgres://file@db1/gantry\"\n").unwrap();
+        let cli = Overrides { config: Some(f), ..Default::default() };
+        assert_eq!(load(&env(&[]), &cli).unwrap().database_url.as_deref(), Some("postgres://file@db1/gantry"));
+        let c = load(&env(&[("GANTRY_DATABASE_URL", "postgresql://u:secret@db2:5433/g")]), &cli).unwrap();
+        assert_eq!(c.database_url.as_deref(), Some("postgresql://u:secret@db2:5433/g"));
+        assert_eq!(describe_store(&c), "postgresql://db2:5433/g", "no credentials in messages");
+        let cli = Overrides { database_url: Some("postgres://flag@db3/g".into()), ..cli };
+        assert_eq!(
+            load(&env(&[("GANTRY_DATABASE_URL", "postgres://env@db2/g")]), &cli).unwrap().database_url.as_deref(),
+            Some("postgres://flag@db3/g")
+        );
+        let e = load(&env(&[("GANTRY_DATABASE_URL", "mysql://u:secret@db/g")]), &Overrides::default()).unwrap_err();
+        assert!(e.0.starts_with("GANTRY_DATABASE_URL: the database URL must start with postgres://"), "{}", e.0);
+        assert!(!e.0.contains("secret"), "{}", e.0);
     }
 
     #[test]

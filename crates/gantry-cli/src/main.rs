@@ -17,6 +17,7 @@ use gantry_api_types::{CreateTokenRequest, TokenKind};
 use gantry_core::{AuditDraft, Expect, Mutation, Store, SystemClock};
 use gantry_server::state::Change;
 use gantry_server::AppState;
+use gantry_store_postgres::PgStore;
 use gantry_store_sqlite::SqliteStore;
 
 /// Gantry: feature flags, experiments and release automation in one binary.
@@ -29,6 +30,10 @@ struct Cli {
     /// Data directory holding the SQLite database.
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// PostgreSQL database shared by several replicas (postgres://user@host/db)
+    /// instead of SQLite in the data directory.
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
     /// Log format: text or json.
     #[arg(long, global = true, value_name = "FORMAT")]
     log_format: Option<String>,
@@ -148,8 +153,13 @@ fn main() -> ExitCode {
         Some(Command::Serve { listen }) => listen.clone(),
         _ => None,
     };
-    let overrides =
-        config::Overrides { config: cli.config.clone(), listen, data_dir: cli.data_dir.clone(), log_format: cli.log_format.clone() };
+    let overrides = config::Overrides {
+        config: cli.config.clone(),
+        listen,
+        data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
+        log_format: cli.log_format.clone(),
+    };
     let cfg = match config::load(&process_env(), &overrides) {
         Ok(c) => c,
         Err(e) => {
@@ -177,27 +187,70 @@ fn main() -> ExitCode {
     }
 }
 
-async fn open_state(cfg: &config::Config) -> anyhow::Result<AppState<SqliteStore>> {
-    let store =
-        SqliteStore::open_dir(&cfg.data_dir).await.with_context(|| format!("opening the database in {}", cfg.data_dir.display()))?;
+/// What the commands need of a store beyond [`Store`].
+trait CliStore: Store {
+    /// Closes the connections (SQLite: checkpoints the WAL).
+    async fn close(&self);
+}
+
+impl CliStore for SqliteStore {
+    async fn close(&self) {
+        SqliteStore::close(self).await;
+    }
+}
+
+impl CliStore for PgStore {
+    async fn close(&self) {
+        PgStore::close(self).await;
+    }
+}
+
+async fn open_state<S: CliStore>(cfg: &config::Config, store: S) -> anyhow::Result<AppState<S>> {
     AppState::load(store, Arc::new(SystemClock), cfg.server.clone()).await.context("loading the configuration from the database")
 }
 
-#[allow(clippy::print_stdout)]
 async fn run(cmd: Command, cfg: config::Config) -> anyhow::Result<ExitCode> {
     match cmd {
-        Command::Serve { .. } => serve(cfg).await,
         Command::Maintenance { command } => remote::maintenance(command, &process_env()).await,
         Command::Release { command } => remote::release(command, &process_env()).await,
         Command::Rollout { remote, command } => rollout::run(&remote, command, &process_env()).await,
-        Command::Migrate => {
-            let store = SqliteStore::open_dir(&cfg.data_dir).await.context("migrating the database")?;
+        // Every other command opens the store (and migrates it): PostgreSQL
+        // when a database URL is configured, else SQLite in the data directory.
+        cmd => {
+            let started = std::time::Instant::now();
+            match cfg.database_url.clone() {
+                Some(url) => {
+                    let store = PgStore::connect(&url)
+                        .await
+                        .with_context(|| format!("connecting to the PostgreSQL database {}", config::describe_store(&cfg)))?;
+                    run_with(cmd, cfg, store, started).await
+                }
+                None => {
+                    let store = SqliteStore::open_dir(&cfg.data_dir)
+                        .await
+                        .with_context(|| format!("opening the database in {}", cfg.data_dir.display()))?;
+                    run_with(cmd, cfg, store, started).await
+                }
+            }
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
+async fn run_with<S: CliStore>(cmd: Command, cfg: config::Config, store: S, started: std::time::Instant) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Serve { .. } => serve(cfg, store, started).await,
+        Command::Maintenance { .. } | Command::Release { .. } | Command::Rollout { .. } => {
             store.close().await;
-            println!("database in {} is up to date", cfg.data_dir.display());
+            anyhow::bail!("this command talks to a running server, not to the database")
+        }
+        Command::Migrate => {
+            store.close().await;
+            println!("database in {} is up to date", config::describe_store(&cfg));
             Ok(ExitCode::SUCCESS)
         }
         Command::Token { command: TokenCommand::Create { kind, environment, name } } => {
-            let state = open_state(&cfg).await?;
+            let state = open_state(&cfg, store).await?;
             let kind = match kind {
                 KindArg::Admin => TokenKind::Admin,
                 KindArg::Server => TokenKind::Server,
@@ -209,7 +262,7 @@ async fn run(cmd: Command, cfg: config::Config) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Import { command: ImportCommand::Unleash { file, environment } } => {
-            let state = open_state(&cfg).await?;
+            let state = open_state(&cfg, store).await?;
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let doc: gantry_engine::unleash::UnleashState =
                 serde_json::from_str(&text).with_context(|| format!("{} is not an Unleash client-features document", file.display()))?;
@@ -241,7 +294,6 @@ async fn run(cmd: Command, cfg: config::Config) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command: AuditCommand::Verify } => {
-            let store = SqliteStore::open_dir(&cfg.data_dir).await?;
             let all = store.audit_all().await?;
             store.close().await;
             match gantry_core::audit::verify(&all) {
@@ -262,7 +314,7 @@ fn draft(action: &str, kind: &str, target: &str, after: Option<serde_json::Value
     AuditDraft { actor: "cli".into(), action: action.into(), target_kind: kind.into(), target: target.into(), before: None, after }
 }
 
-async fn create_token(state: &AppState<SqliteStore>, req: CreateTokenRequest, actor: &str) -> anyhow::Result<String> {
+async fn create_token<S: Store>(state: &AppState<S>, req: CreateTokenRequest, actor: &str) -> anyhow::Result<String> {
     let now = state.clock.now();
     let mut secret = None;
     let r = state
@@ -287,9 +339,8 @@ async fn create_token(state: &AppState<SqliteStore>, req: CreateTokenRequest, ac
 }
 
 #[allow(clippy::print_stdout)]
-async fn serve(cfg: config::Config) -> anyhow::Result<ExitCode> {
-    let started = std::time::Instant::now();
-    let state = open_state(&cfg).await?;
+async fn serve<S: CliStore>(cfg: config::Config, store: S, started: std::time::Instant) -> anyhow::Result<ExitCode> {
+    let state = open_state(&cfg, store).await?;
     let first_start = state.views().tokens.is_empty();
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
@@ -302,7 +353,7 @@ async fn serve(cfg: config::Config) -> anyhow::Result<ExitCode> {
         .await?;
         println!("first start: admin token (shown once, store it now): {secret}");
     }
-    println!("gantry listening on http://{addr} (data in {})", cfg.data_dir.display());
+    println!("gantry listening on http://{addr} (data in {})", config::describe_store(&cfg));
     tracing::info!(listen = %addr, startup_ms = started.elapsed().as_millis() as u64, "gantry started");
     gantry_server::serve(state.clone(), listener, shutdown_signal()).await?;
     state.store.close().await;

@@ -11,6 +11,8 @@
 
 pub mod audit;
 pub mod clock;
+#[cfg(feature = "test-support")]
+pub mod conformance;
 pub mod store;
 pub mod token;
 pub mod validate;

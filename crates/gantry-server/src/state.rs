@@ -364,7 +364,11 @@ impl<S: Store> AppState<S> {
                     .collect(),
                 at: clock.now(),
             };
-            store.commit(commit).await?;
+            match store.commit(commit).await {
+                // Another replica on the same database seeded them first.
+                Ok(_) | Err(StoreError::AlreadyExists { kind: "environment", .. }) => {}
+                Err(e) => return Err(e),
+            }
             snap = store.load().await?;
         }
         let env_admin_hash = config.admin_token.as_deref().map(gantry_core::token::hash);
