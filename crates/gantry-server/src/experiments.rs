@@ -628,10 +628,20 @@ pub async fn run_writer<St: Store>(app: AppState<St>) {
     let Some(mut rx) = app.events.rx.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
     let stop = app.shutdown.clone();
     let mut folded_at_checkpoint = app.events.aggregates.lock().unwrap_or_else(|p| p.into_inner()).events_folded;
+    // Other replicas sharing the database append batches too: fold them when
+    // idle (and before our own, below), so every replica's results count every event.
+    let mut catch_up_timer = tokio::time::interval(CATCH_UP_INTERVAL);
+    catch_up_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let first = tokio::select! {
             j = rx.recv() => match j { Some(j) => j, None => break },
             () = crate::state::stopped(stop.clone()) => break,
+            _ = catch_up_timer.tick() => {
+                let views = app.views.load_full();
+                app.events.backfill_new_experiments(&app.store, &views.experiment_index).await;
+                catch_up(&app, &views.experiment_index, None).await;
+                continue;
+            }
         };
         let mut jobs = vec![first.0];
         let mut total = jobs[0].events.len();
@@ -659,6 +669,9 @@ pub async fn run_writer<St: Store>(app: AppState<St>) {
                 let views = app.views.load_full();
                 let index = &views.experiment_index;
                 app.events.backfill_new_experiments(&app.store, index).await;
+                if let Some(first) = ids.first() {
+                    catch_up(&app, index, Some(*first)).await;
+                }
                 let mut agg = app.events.aggregates.lock().unwrap_or_else(|p| p.into_inner());
                 for (j, id) in jobs.iter_mut().zip(ids) {
                     let dups = agg.fold(index, &j.environment, id, j.received_ms, &j.events);
@@ -687,6 +700,44 @@ pub async fn run_writer<St: Store>(app: AppState<St>) {
     let folded = app.events.aggregates.lock().unwrap_or_else(|p| p.into_inner()).events_folded;
     if folded != folded_at_checkpoint {
         checkpoint(&app).await;
+    }
+}
+
+/// How often an idle writer looks for batches other replicas appended.
+pub const CATCH_UP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Folds batches in the log that this process has not folded (appended by
+/// other replicas), up to but excluding `before` when given.
+async fn catch_up<St: Store>(app: &AppState<St>, index: &ExperimentIndex, before: Option<i64>) {
+    loop {
+        let after = app.events.aggregates.lock().unwrap_or_else(|p| p.into_inner()).last_batch;
+        if before.is_some_and(|b| after + 1 >= b) {
+            return;
+        }
+        let rows = match app.store.events_after(after, 1000).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading other replicas' event batches failed; retried later");
+                return;
+            }
+        };
+        let mut agg = app.events.aggregates.lock().unwrap_or_else(|p| p.into_inner());
+        let mut more = false;
+        for r in &rows {
+            if before.is_some_and(|b| r.id >= b) {
+                return;
+            }
+            more = true;
+            agg.last_batch = r.id;
+            let Ok(events) = serde_json::from_str::<Vec<Event>>(&r.events) else {
+                tracing::warn!(batch = r.id, "skipping an unreadable event batch");
+                continue;
+            };
+            agg.fold(index, &r.environment, r.id, r.received_ms, &events);
+        }
+        if !more || rows.len() < 1000 {
+            return;
+        }
     }
 }
 

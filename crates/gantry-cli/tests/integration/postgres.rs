@@ -175,3 +175,64 @@ async fn replicas_starting_together_on_a_fresh_database_both_come_up() {
     assert_eq!(seeded, 3);
     conn.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn experiment_results_count_events_sent_to_every_replica() {
+    let db = TestDb::create().await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Server::start_with_env(dir_a.path(), &[("GANTRY_DATABASE_URL", &db.url)]);
+    let b = Server::start_with_env(dir_b.path(), &[("GANTRY_DATABASE_URL", &db.url)]);
+    let http = reqwest::Client::new();
+    let flag = json!({"key": "exp", "kind": "string",
+        "variants": [{"name": "control", "weight": 500, "payload": {"type": "string", "value": "a"}},
+                     {"name": "treatment", "weight": 500, "payload": {"type": "string", "value": "b"}}],
+        "environments": {"production": {"enabled": true}}});
+    let r = http.post(format!("{}/api/v1/flags", a.base)).bearer_auth(ADMIN).json(&flag).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let exp = json!({"key": "e", "flag": "exp", "environment": "production",
+        "metrics": [{"name": "bought", "event": "buy", "kind": "conversion"}]});
+    let r = http.post(format!("{}/api/v1/experiments", a.base)).bearer_auth(ADMIN).json(&exp).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let r = http.post(format!("{}/api/v1/experiments/e/start", a.base)).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Wait until B has loaded the running experiment (its poller), then send half the traffic to each replica.
+    let mut seen = false;
+    for _ in 0..400 {
+        let r = http.get(format!("{}/api/v1/experiments/e", b.base)).bearer_auth(ADMIN).send().await.unwrap();
+        let v: serde_json::Value = r.json().await.unwrap_or_default();
+        if v["status"] == "running" || v["experiment"]["status"] == "running" {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(seen, "replica B never saw the experiment start");
+    for (base, prefix) in [(&a.base, "a"), (&b.base, "b")] {
+        let events: Vec<serde_json::Value> = (0..50)
+            .map(|i| json!({"type": "exposure", "unit_id": format!("{prefix}-{i}"), "flag": "exp", "variant": if i % 2 == 0 { "control" } else { "treatment" }}))
+            .collect();
+        let r = http
+            .post(format!("{base}/api/v1/events"))
+            .bearer_auth(ADMIN)
+            .header("gantry-environment", "production")
+            .json(&json!({"events": events}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    }
+    // Each replica's results count all 100 units (its own at once, the other's within a catch-up).
+    for base in [&a.base, &b.base] {
+        let mut units = 0;
+        for _ in 0..400 {
+            let v: serde_json::Value =
+                http.get(format!("{base}/api/v1/experiments/e/results")).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
+            units = v["units"].as_array().map_or(0, |u| u.iter().map(|x| x[1].as_u64().unwrap_or(0)).sum());
+            if units == 100 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(units, 100, "{base} counted {units} of 100 units");
+    }
+}
