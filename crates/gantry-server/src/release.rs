@@ -113,13 +113,22 @@ pub struct Release {
     pub evaluations: std::sync::Mutex<BTreeMap<String, BTreeMap<String, rollout::Evaluation>>>,
 }
 
+/// Decodes a stored release object's definition and state (a stored
+/// document that no longer parses is a backend error: start-up stops).
+pub(crate) fn decode<D: serde::de::DeserializeOwned, S: serde::de::DeserializeOwned>(
+    doc: serde_json::Value,
+    state: serde_json::Value,
+) -> Result<(D, S), StoreError> {
+    let backend = |e: serde_json::Error| StoreError::Backend(Box::new(e));
+    Ok((serde_json::from_value(doc).map_err(backend)?, serde_json::from_value(state).map_err(backend)?))
+}
+
 impl Release {
     /// Loads the persisted rollouts.
     pub async fn load<S: Store>(store: &S) -> Result<Self, StoreError> {
         let mut map = Rollouts::new();
         for o in store.release_objects(ROLLOUT_KIND).await? {
-            let def: RolloutDef = serde_json::from_value(o.object.doc).map_err(|e| StoreError::Backend(Box::new(e)))?;
-            let state: RolloutState = serde_json::from_value(o.object.state).map_err(|e| StoreError::Backend(Box::new(e)))?;
+            let (def, state): (RolloutDef, RolloutState) = decode(o.object.doc, o.object.state)?;
             map.insert(o.object.key, RolloutEntry { def, state, version: o.version, created_at: o.created_at, updated_at: o.updated_at });
         }
         Ok(Release {

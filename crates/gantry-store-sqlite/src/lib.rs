@@ -96,6 +96,37 @@ fn check(kind: &'static str, key: &str, current: Option<i64>, expect: Expect) ->
     }
 }
 
+/// A table of versioned JSON documents keyed by one text column.
+struct DocTable {
+    kind: &'static str,
+    table: &'static str,
+    key: &'static str,
+}
+
+const ENVIRONMENTS: DocTable = DocTable { kind: "environment", table: "environments", key: "name" };
+const EXPERIMENTS: DocTable = DocTable { kind: "experiment", table: "experiments", key: "key" };
+
+/// Inserts or replaces a document after the version check; returns the new version.
+async fn put_doc(conn: &mut SqliteConnection, t: &DocTable, key: &str, doc: String, expect: Expect) -> Result<i64, StoreError> {
+    let cur = current_version(conn, &format!("SELECT version FROM {} WHERE {} = ?", t.table, t.key), key).await?;
+    check(t.kind, key, cur, expect)?;
+    let version = cur.unwrap_or(0) + 1;
+    let sql = format!(
+        "INSERT INTO {0} ({1}, doc, version) VALUES (?1, ?2, ?3) ON CONFLICT ({1}) DO UPDATE SET doc = excluded.doc, version = excluded.version",
+        t.table, t.key
+    );
+    sqlx::query(&sql).bind(key).bind(doc).bind(version).execute(&mut *conn).await.map_err(backend)?;
+    Ok(version)
+}
+
+/// Deletes a document after the version check.
+async fn delete_doc(conn: &mut SqliteConnection, t: &DocTable, key: &str, expect: Expect) -> Result<i64, StoreError> {
+    let cur = current_version(conn, &format!("SELECT version FROM {} WHERE {} = ?", t.table, t.key), key).await?;
+    check(t.kind, key, cur, expect)?;
+    sqlx::query(&format!("DELETE FROM {} WHERE {} = ?", t.table, t.key)).bind(key).execute(&mut *conn).await.map_err(backend)?;
+    Ok(0)
+}
+
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(backend)
 }
@@ -155,47 +186,13 @@ async fn apply(conn: &mut SqliteConnection, m: &Mutation, at: &str) -> Result<i6
             0
         }
         Mutation::PutEnvironment { environment, expect } => {
-            let cur = current_version(conn, "SELECT version FROM environments WHERE name = ?", &environment.name).await?;
-            check("environment", &environment.name, cur, *expect)?;
-            let version = cur.unwrap_or(0) + 1;
-            sqlx::query(
-                "INSERT INTO environments (name, doc, version) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO UPDATE SET doc = excluded.doc, version = excluded.version",
-            )
-            .bind(&environment.name)
-            .bind(to_json(environment)?)
-            .bind(version)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-            version
+            put_doc(conn, &ENVIRONMENTS, &environment.name, to_json(environment)?, *expect).await?
         }
-        Mutation::DeleteEnvironment { name, expect } => {
-            let cur = current_version(conn, "SELECT version FROM environments WHERE name = ?", name).await?;
-            check("environment", name, cur, *expect)?;
-            sqlx::query("DELETE FROM environments WHERE name = ?").bind(name).execute(&mut *conn).await.map_err(backend)?;
-            0
-        }
+        Mutation::DeleteEnvironment { name, expect } => delete_doc(conn, &ENVIRONMENTS, name, *expect).await?,
         Mutation::PutExperiment { experiment, expect } => {
-            let cur = current_version(conn, "SELECT version FROM experiments WHERE key = ?", &experiment.key).await?;
-            check("experiment", &experiment.key, cur, *expect)?;
-            let version = cur.unwrap_or(0) + 1;
-            sqlx::query(
-                "INSERT INTO experiments (key, doc, version) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET doc = excluded.doc, version = excluded.version",
-            )
-            .bind(&experiment.key)
-            .bind(to_json(experiment)?)
-            .bind(version)
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
-            version
+            put_doc(conn, &EXPERIMENTS, &experiment.key, to_json(experiment)?, *expect).await?
         }
-        Mutation::DeleteExperiment { key, expect } => {
-            let cur = current_version(conn, "SELECT version FROM experiments WHERE key = ?", key).await?;
-            check("experiment", key, cur, *expect)?;
-            sqlx::query("DELETE FROM experiments WHERE key = ?").bind(key).execute(&mut *conn).await.map_err(backend)?;
-            0
-        }
+        Mutation::DeleteExperiment { key, expect } => delete_doc(conn, &EXPERIMENTS, key, *expect).await?,
         Mutation::PutReleaseObject { object, expect } => {
             let cur = sqlx::query_scalar::<_, i64>("SELECT version FROM release_objects WHERE kind = ?1 AND key = ?2")
                 .bind(&object.kind)

@@ -390,10 +390,14 @@ pub fn experiment_input_until(
     agg: Option<&super::ExperimentAgg>,
     cutoff_ms: Option<i64>,
 ) -> ExperimentInput {
-    let cutoffs = [cutoff_ms.unwrap_or(i64::MAX)];
-    experiment_inputs_at(e, variants, weights, agg, &cutoffs)
-        .pop()
-        .unwrap_or_else(|| build_input(e, variants, weights, Bucket::new(e, variants.len())))
+    let k = variants.len();
+    let mut bucket = Bucket::new(e, k);
+    if let Some(agg) = agg {
+        for u in agg.units.values().filter(|u| usize::from(u.variant) < k && cutoff_ms.is_none_or(|c| u.first_ms <= c)) {
+            bucket.add(e, usize::from(u.variant), u);
+        }
+    }
+    build_input(e, variants, weights, bucket)
 }
 
 /// The cumulative inputs at each of the ascending `cutoffs` in one pass over

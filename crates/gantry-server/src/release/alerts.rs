@@ -45,8 +45,7 @@ pub type Alerts = BTreeMap<String, AlertEntry>;
 pub async fn load<S: Store>(store: &S) -> Result<Alerts, StoreError> {
     let mut out = Alerts::new();
     for o in store.release_objects(ALERT_KIND).await? {
-        let def: AlertRuleRequest = serde_json::from_value(o.object.doc).map_err(|e| StoreError::Backend(Box::new(e)))?;
-        let state: AlertState = serde_json::from_value(o.object.state).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let (def, state): (AlertRuleRequest, AlertState) = super::decode(o.object.doc, o.object.state)?;
         out.insert(o.object.key, AlertEntry { def, state, version: o.version });
     }
     Ok(out)

@@ -53,8 +53,7 @@ pub type Notifiers = BTreeMap<String, NotifierEntry>;
 pub async fn load<S: Store>(store: &S) -> Result<Notifiers, StoreError> {
     let mut out = Notifiers::new();
     for o in store.release_objects(NOTIFIER_KIND).await? {
-        let def: NotifierRequest = serde_json::from_value(o.object.doc).map_err(|e| StoreError::Backend(Box::new(e)))?;
-        let state: NotifyState = serde_json::from_value(o.object.state).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let (def, state): (NotifierRequest, NotifyState) = super::decode(o.object.doc, o.object.state)?;
         out.insert(o.object.key, NotifierEntry { def, state, version: o.version, delivered: Arc::default(), failed: Arc::default() });
     }
     Ok(out)

@@ -75,8 +75,7 @@ impl ScheduleEntry {
 pub async fn load<S: Store>(store: &S) -> Result<Schedules, StoreError> {
     let mut out = Schedules::new();
     for o in store.release_objects(SCHEDULE_KIND).await? {
-        let schedule: Schedule = serde_json::from_value(o.object.doc).map_err(|e| StoreError::Backend(Box::new(e)))?;
-        let state: ScheduleState = serde_json::from_value(o.object.state).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let (schedule, state): (Schedule, ScheduleState) = super::decode(o.object.doc, o.object.state)?;
         out.insert(o.object.key, ScheduleEntry { schedule, state, version: o.version, created_at: o.created_at, updated_at: o.updated_at });
     }
     Ok(out)

@@ -70,8 +70,7 @@ pub type Triggers = BTreeMap<String, TriggerEntry>;
 pub async fn load<S: Store>(store: &S) -> Result<Triggers, StoreError> {
     let mut out = Triggers::new();
     for o in store.release_objects(TRIGGER_KIND).await? {
-        let def: TriggerDef = serde_json::from_value(o.object.doc).map_err(|e| StoreError::Backend(Box::new(e)))?;
-        let state: TriggerState = serde_json::from_value(o.object.state).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let (def, state): (TriggerDef, TriggerState) = super::decode(o.object.doc, o.object.state)?;
         out.insert(o.object.key, TriggerEntry { def, state, version: o.version });
     }
     Ok(out)
